@@ -1,0 +1,39 @@
+"""The ``asrdistill`` command line: one group per recipe stage family.
+
+Each subcommand lives in its own module and is registered here; heavy imports happen
+inside the commands, so ``asrdistill --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from .. import __version__
+from .features import features
+from .prepare import prepare
+from .summary import summary
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="asrdistill")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default="INFO",
+    help="Logging verbosity.",
+)
+def cli(log_level: str) -> None:
+    """asrdistill: distil ensembles of speech frame classifiers (Hinton et al., 2015).
+
+    Recipes (egs/<corpus>/run.sh) call one subcommand per stage.
+    """
+    logging.basicConfig(
+        level=getattr(logging, log_level), format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
+    )
+
+
+cli.add_command(prepare)
+cli.add_command(features)
+cli.add_command(summary)

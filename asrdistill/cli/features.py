@@ -1,0 +1,80 @@
+"""``asrdistill features``: filterbank extraction and CMVN statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..features.fbank import FbankConfig
+from ..utils.config import with_config
+
+_splits = click.option(
+    "--splits", default="train,dev,test", help="Comma-separated splits ({prefix}_cuts_{split}.jsonl.gz)."
+)
+_prefix = click.option("--prefix", default="fsdd", help="Corpus prefix of the manifest file names.")
+
+
+def _split_list(splits: str):
+    return [s.strip() for s in splits.split(",") if s.strip()]
+
+
+@click.group()
+def features() -> None:
+    """Feature extraction (Kaldi-compatible log-mel filterbanks) and normalization."""
+
+
+@features.command("compute")
+@click.option(
+    "--manifest-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/manifests"),
+    help="Directory with {prefix}_cuts_{split}.jsonl.gz from the prepare stage.",
+)
+@click.option(
+    "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/fbank"),
+    help="Where feature archives and the feature manifests go.",
+)
+@_prefix
+@_splits
+@click.option("--num-jobs", "-j", type=int, default=2, help="Parallel worker processes.")
+@click.option("--skip-bad/--no-skip-bad", default=False, help="Log and count cuts whose audio is unusable instead of stopping.")
+@with_config(FbankConfig)
+def compute_cmd(config: FbankConfig, manifest_dir: Path, output_dir: Path, prefix: str, splits: str, num_jobs: int, skip_bad: bool) -> None:
+    """Compute filterbank features of every cut (parallel, resumable)."""
+    from lhotse import CutSet
+
+    from ..data.audio_check import AudioError
+    from ..features.extract import compute_features
+
+    for split in _split_list(splits):
+        path = manifest_dir / f"{prefix}_cuts_{split}.jsonl.gz"
+        if not path.exists():
+            raise click.ClickException(f"{path} does not exist; run the prepare stage first")
+        try:
+            cuts = compute_features(CutSet.from_file(path), output_dir, prefix, split, config, num_jobs, skip_bad)
+        except AudioError as e:
+            raise click.ClickException(str(e))
+        frames = sum(c.features.num_frames for c in cuts)
+        click.echo(f"{split}: {len(cuts)} cuts, {frames} frames of dim {config.num_mel_bins} -> {output_dir}")
+
+
+@features.command("cmvn")
+@click.option(
+    "--feature-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/fbank"),
+    help="Directory with {prefix}_cuts_{split}.jsonl.gz from 'features compute'.",
+)
+@_prefix
+@_splits
+def cmvn_cmd(feature_dir: Path, prefix: str, splits: str) -> None:
+    """Per-speaker CMVN statistics, stored as {prefix}_cmvn_{split}.json."""
+    from lhotse import CutSet
+
+    from ..features.cmvn import compute_cmvn_stats
+
+    for split in _split_list(splits):
+        path = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
+        if not path.exists():
+            raise click.ClickException(f"{path} does not exist; run 'asrdistill features compute' first")
+        stats = compute_cmvn_stats(CutSet.from_file(path))
+        out = feature_dir / f"{prefix}_cmvn_{split}.json"
+        stats.save(out)
+        click.echo(f"{split}: CMVN statistics of {len(stats.count)} speaker(s) -> {out}")
