@@ -11,6 +11,7 @@ import logging
 import click
 
 from .. import __version__
+from .align import align
 from .features import features
 from .prepare import prepare
 from .summary import summary
@@ -37,3 +38,4 @@ def cli(log_level: str) -> None:
 cli.add_command(prepare)
 cli.add_command(features)
 cli.add_command(summary)
+cli.add_command(align)

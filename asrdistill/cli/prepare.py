@@ -8,6 +8,7 @@ from typing import Optional
 import click
 
 from ..data.fsdd import FsddConfig
+from ..lang.lang_dir import LangConfig
 from ..utils.config import with_config
 
 
@@ -49,3 +50,48 @@ def prepare_fsdd_cmd(config: FsddConfig, corpus_dir: Optional[Path], download_di
     except (AudioError, FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e))
     click.echo(format_summary(summarize_splits(cuts)))
+
+
+@prepare.command("lang")
+@click.option(
+    "--feature-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/fbank"),
+    help="Directory with {prefix}_cuts_{split}.jsonl.gz (their transcripts give the vocabulary).",
+)
+@click.option("--prefix", default="fsdd", help="Corpus prefix of the manifest file names.")
+@click.option("--splits", default="train,dev,test", help="Splits whose words enter the lexicon; the first is the training split.")
+@click.option("--lexicon", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A lexicon file (WORD PH PH ...); default: the CMU dictionary for the transcripts' words.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/lang"), help="The lang directory.")
+@with_config(LangConfig)
+def prepare_lang_cmd(config, feature_dir: Path, prefix: str, splits: str, lexicon: Optional[Path], output_dir: Path) -> None:
+    """Lang directory: phones, words, topology, lexicon FSTs (OOVs reported by name and count)."""
+    from lhotse import CutSet
+
+    from ..data.cuts import cut_text
+    from ..lang.lang_dir import prepare_lang
+    from ..lang.lexicon import Lexicon, OovError, check_oovs, cmudict_lexicon
+
+    split_list = [s for s in splits.split(",") if s]
+    transcripts = {}
+    for split in split_list:
+        path = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
+        if not path.exists():
+            raise click.ClickException(f"{path} does not exist")
+        transcripts[split] = {c.id: cut_text(c) for c in CutSet.from_file(path)}
+    words = sorted({w for t in transcripts.values() for text in t.values() for w in text.split()})
+    if lexicon is not None:
+        lex = Lexicon.read(lexicon, keep_stress=config.keep_stress)
+    else:
+        lex, _ = cmudict_lexicon(words, keep_stress=config.keep_stress, max_prons=config.max_prons)
+    with_oov = Lexicon({w: list(p) for w, p in lex.prons.items()})
+    if config.oov_word:
+        with_oov.add(config.oov_word, ["SPN"])
+    for i, split in enumerate(split_list):
+        try:
+            check_oovs(transcripts[split], with_oov, f"{split} transcripts", config.oov_word or None)
+        except OovError as e:
+            if i == 0:
+                raise click.ClickException(str(e))
+            click.echo(f"warning: {e}", err=True)
+    lang = prepare_lang(lex, output_dir, config)
+    click.echo(f"lang: {len(lang.phones)} phones, {len(lang.word_id)} words (incl. special symbols) -> {output_dir}")

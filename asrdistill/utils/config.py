@@ -51,8 +51,8 @@ def config_from_dict(cls: Type[T], values: Dict[str, Any], source: str = "config
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for k, v in values.items():
-        if _is_tuple(hints[k]) and isinstance(v, (list, tuple)):
-            v = tuple(v)
+        if _is_tuple(hints[k]) and isinstance(v, (list, tuple, str)):
+            v = _as_tuple(hints[k], v, k)
         kwargs[k] = v
     return cls(**kwargs)
 
@@ -73,6 +73,22 @@ def load_config(cls: Type[T], path: Path) -> T:
 
 def _is_tuple(tp) -> bool:
     return typing.get_origin(tp) in (tuple, list)
+
+
+def _element_type(tp):
+    args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+    return args[0] if args else str
+
+
+def _as_tuple(tp, values, name: str) -> tuple:
+    """Convert a list (from YAML) or a comma-separated string to a tuple of the annotated element type."""
+    if isinstance(values, str):
+        values = [x.strip() for x in values.split(",") if x.strip()]
+    elem = _element_type(tp)
+    try:
+        return tuple(elem(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name}: cannot read {list(values)} as {elem.__name__} values") from None
 
 
 def _option_name(field_name: str) -> str:
@@ -137,8 +153,6 @@ def config_from_cli(cls: Type[T], kwargs: Dict[str, Any]) -> T:
             click.core.ParameterSource.DEFAULT_MAP,
         )
         if explicit or field.name not in values:
-            if _is_tuple(hints[field.name]) and isinstance(v, str):
-                v = tuple(x.strip() for x in v.split(",") if x.strip())
             values[field.name] = v
     try:
         return config_from_dict(cls, values, source=str(config_file) if config_file else "command line")

@@ -14,6 +14,7 @@ class Cfg:
     names: Tuple[str, ...] = field(default=("a", "b"), metadata={"help": "names"})
     flag: bool = field(default=False, metadata={"help": "a flag"})
     rate: float = 0.5
+    iters: Tuple[int, ...] = (1, 2)
 
 
 @click.command()
@@ -30,11 +31,11 @@ def test_yaml_round_trip(tmp_path):
 
 def test_precedence_cli_over_file_over_default(tmp_path):
     (tmp_path / "c.yaml").write_text("n: 9\nnames: [p, q]\n")
-    r = CliRunner().invoke(cmd, ["--config", str(tmp_path / "c.yaml"), "--names", "u,v", "--flag"])
+    r = CliRunner().invoke(cmd, ["--config", str(tmp_path / "c.yaml"), "--names", "u,v", "--flag", "--iters", "3,10"])
     assert r.exit_code == 0, r.output
-    assert "Cfg(n=9, names=('u', 'v'), flag=True, rate=0.5)" in r.output
+    assert "Cfg(n=9, names=('u', 'v'), flag=True, rate=0.5, iters=(3, 10))" in r.output
     r = CliRunner().invoke(cmd, [])
-    assert "Cfg(n=3, names=('a', 'b'), flag=False, rate=0.5)" in r.output
+    assert "Cfg(n=3, names=('a', 'b'), flag=False, rate=0.5, iters=(1, 2))" in r.output
 
 
 def test_unknown_key_in_file_is_an_error(tmp_path):
@@ -43,3 +44,10 @@ def test_unknown_key_in_file_is_an_error(tmp_path):
     assert r.exit_code != 0 and "unknown option(s) ['nn']" in r.output
     with pytest.raises(ValueError, match="nn"):
         load_config(Cfg, tmp_path / "c.yaml")
+
+
+def test_tuple_elements_get_their_type(tmp_path):
+    (tmp_path / "c.yaml").write_text("iters: [4, 5]\n")
+    assert load_config(Cfg, tmp_path / "c.yaml").iters == (4, 5)
+    r = CliRunner().invoke(cmd, ["--iters", "1,x"])
+    assert r.exit_code != 0 and "cannot read" in r.output

@@ -1,0 +1,316 @@
+"""Data shards of a GMM system, each in its own worker process.
+
+Like Kaldi's ``nj`` jobs, the training utterances are split into shards. A worker
+loads its shard once (features through CMVN and the GMM front end, transcripts as
+word ids), compiles the training graphs, and keeps alignments in memory; the trainer
+broadcasts commands (align, accumulate, collect tree statistics, convert alignments
+to a new tree) and sums what comes back. With one job everything runs in-process.
+
+Per utterance, alignment is: all pdf log-likelihoods of all frames with one matrix
+product (:class:`~asrdistill.gmm.diag_gmm.DiagGmmSet`), indexed into a
+``(T, transition ids)`` score matrix, then Kaldi's Viterbi aligner on the training
+graph (``DecodableCtc`` reads ``M[t, tid - 1]``). Statistics are accumulated over all
+of a shard's frames at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .diag_gmm import DiagGmmSet, GmmStats
+from .features import GmmFeatureConfig, gmm_features
+from .transitions import TransitionTables
+from .tree import ContextStats, context_dependency_from_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShardSpec:
+    """What a worker loads: cuts (by id) of a feature manifest, CMVN, lang, front end."""
+
+    cuts_path: str
+    cut_ids: List[str]
+    cmvn_path: Optional[str]
+    lang_dir: str
+    feature_config: GmmFeatureConfig
+
+
+@dataclass
+class AlignOptions:
+    beam: float = field(default=10.0, metadata={"help": "Alignment beam."})
+    retry_beam: float = field(default=40.0, metadata={"help": "Beam of the second try when the first fails."})
+    acoustic_scale: float = field(default=0.1, metadata={"help": "Acoustic likelihood scale."})
+    transition_scale: float = field(default=1.0, metadata={"help": "Transition log-probability scale."})
+    self_loop_scale: float = field(default=0.1, metadata={"help": "Self-loop log-probability scale."})
+    boost_silence: float = field(default=1.0, metadata={"help": "Multiply silence likelihoods by this factor while aligning."})
+
+
+@dataclass
+class AlignReport:
+    aligned: int = 0
+    failed: List[str] = field(default_factory=list)
+    log_like: float = 0.0  # total acoustic log-likelihood of the aligned frames
+    frames: int = 0
+
+    def add(self, other: "AlignReport") -> "AlignReport":
+        self.aligned += other.aligned
+        self.failed += other.failed
+        self.log_like += other.log_like
+        self.frames += other.frames
+        return self
+
+
+class Shard:
+    """One shard's utterances, graphs and alignments (lives in a worker)."""
+
+    def __init__(self, spec: ShardSpec):
+        from lhotse import CutSet
+
+        from ..data.cuts import cut_text
+        from ..features.cmvn import CmvnStats
+        from ..features.loading import load_features
+        from ..lang.lang_dir import LangDir
+
+        self.lang = LangDir(spec.lang_dir)
+        cmvn = CmvnStats.load(spec.cmvn_path) if spec.cmvn_path else None
+        wanted = set(spec.cut_ids)
+        self.ids: List[str] = []
+        self.feats: List[torch.Tensor] = []
+        self.words: List[List[int]] = []
+        for cut in CutSet.from_file(spec.cuts_path):
+            if cut.id not in wanted:
+                continue
+            self.ids.append(cut.id)
+            self.feats.append(gmm_features(load_features(cut, cmvn, norm_vars=False), spec.feature_config))
+            self.words.append(self.lang.word_ids(cut_text(cut), where=f"cut {cut.id}"))
+        self.ali: Dict[str, np.ndarray] = {}
+        self.graphs: Dict[str, Any] = {}
+        self.tm = None
+        self.ctx = None
+        self.tables: Optional[TransitionTables] = None
+
+    # ------------------------------------------------------------------ model
+    def set_model(self, ctx_bytes: bytes, tm) -> int:
+        """Use a new tree and transition model: recompile the training graphs."""
+        import kaldi_hmm_gmm as khg
+
+        self.ctx = context_dependency_from_bytes(ctx_bytes)
+        self.tm = tm
+        self.tables = TransitionTables.from_model(tm, self.lang.topology())
+        opts = khg.TrainingGraphCompilerOptions()
+        opts.transition_scale = 0.0  # probabilities are added at alignment time (they change)
+        opts.self_loop_scale = 0.0
+        compiler = khg.TrainingGraphCompiler(
+            trans_model=tm, ctx_dep=self.ctx, lex_fst=self.lang.lexicon_fst(), disambig_syms=self.lang.disambig_phones,
+            opts=opts,
+        )
+        self.graphs = {u: compiler.compile_graph_from_text(w) for u, w in zip(self.ids, self.words)}
+        return len(self.graphs)
+
+    def set_transitions(self, tm) -> None:
+        self.tm = tm
+
+    def feature_stats(self) -> Tuple[int, torch.Tensor, torch.Tensor]:
+        allf = torch.cat(self.feats).double()
+        return allf.shape[0], allf.sum(0), (allf * allf).sum(0)
+
+    # ------------------------------------------------------------------ alignment
+    def equal_align(self, seed: int) -> AlignReport:
+        import kaldifst
+
+        report = AlignReport()
+        for u, f in zip(self.ids, self.feats):
+            ok, fst = kaldifst.equal_align(ifst=self.graphs[u], length=f.shape[0], rand_seed=seed, num_retries=10)
+            tids = kaldifst.get_linear_symbol_sequence(fst)[1] if ok else []
+            if not ok or len(tids) != f.shape[0]:
+                report.failed.append(u)
+                self.ali.pop(u, None)
+                continue
+            self.ali[u] = np.asarray(tids, dtype=np.int32)
+            report.aligned += 1
+            report.frames += f.shape[0]
+        return report
+
+    def align(self, gmm_state: dict, opts: AlignOptions) -> AlignReport:
+        import kaldi_hmm_gmm as khg
+
+        gmm = DiagGmmSet.from_state_dict(gmm_state)
+        pdf_of = torch.from_numpy(self.tables.pdf[1:].astype(np.int64))
+        sil_pdfs = torch.from_numpy(np.unique(self.tables.pdf[1:][np.isin(self.tables.phone[1:], self.lang.silence_phones)]))
+        config = khg.AlignConfig(beam=opts.beam, retry_beam=opts.retry_beam, careful=False)
+        report = AlignReport()
+        all_ll = gmm.log_likelihoods(torch.cat(self.feats))  # every frame of the shard in large chunks
+        start = 0
+        for u, f in zip(self.ids, self.feats):
+            ll = all_ll[start : start + f.shape[0]]
+            start += f.shape[0]
+            if opts.boost_silence != 1.0:
+                ll = ll.clone()
+                ll[:, sil_pdfs] += math.log(opts.boost_silence)
+            scores = (opts.acoustic_scale * ll)[:, pdf_of].contiguous().numpy()
+            graph = self.graphs[u].copy()
+            khg.add_transition_probs(trans_model=self.tm, transition_scale=opts.transition_scale,
+                                     self_loop_scale=opts.self_loop_scale, fst=graph)
+            out = khg.align_utterance_wrapper(
+                config=config, utt=u, acoustic_scale=opts.acoustic_scale, fst=graph, decodable=khg.DecodableCtc(scores),
+                num_done=0, num_error=0, num_retried=0, tot_like=0.0, frame_count=0,
+            )
+            tids = out[5]
+            if len(tids) != f.shape[0]:
+                report.failed.append(u)
+                self.ali.pop(u, None)
+                continue
+            ali = np.asarray(tids, dtype=np.int32)
+            self.ali[u] = ali
+            report.aligned += 1
+            report.frames += f.shape[0]
+            report.log_like += float(ll[torch.arange(f.shape[0]), torch.from_numpy(self.tables.pdf[ali].astype(np.int64))].sum())
+        return report
+
+    def _aligned(self):
+        us = [i for i, u in enumerate(self.ids) if u in self.ali]
+        feats = torch.cat([self.feats[i] for i in us]) if us else torch.zeros(0, self.feats[0].shape[1])
+        tids = np.concatenate([self.ali[self.ids[i]] for i in us]) if us else np.zeros(0, np.int32)
+        return feats, tids
+
+    def accumulate(self, gmm_state: dict) -> Tuple[GmmStats, np.ndarray]:
+        gmm = DiagGmmSet.from_state_dict(gmm_state)
+        stats = GmmStats.zeros(gmm.num_pdfs, gmm.max_gauss, gmm.dim)
+        feats, tids = self._aligned()
+        gmm.accumulate(feats, torch.from_numpy(self.tables.pdf[tids].astype(np.int64)), stats)
+        counts = np.bincount(tids, minlength=self.tm.num_transition_ids + 1).astype(np.float64)
+        return stats, counts
+
+    def frame_keys(self, tids: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+        """``(T, 4)`` [left, centre, right, pdf class] of concatenated alignments."""
+        parts, start = [], 0
+        for n in lengths:
+            t = tids[start : start + n]
+            parts.append(np.concatenate([self.tables.contexts(t), self.tables.pdf_class[t][:, None]], 1))
+            start += n
+        return np.concatenate(parts) if parts else np.zeros((0, 4), np.int64)
+
+    def tree_stats(self) -> ContextStats:
+        feats, tids = self._aligned()
+        lengths = [len(self.ali[u]) for u in self.ids if u in self.ali]
+        return ContextStats.from_frames(self.frame_keys(tids, lengths), feats.numpy())
+
+    def convert(self, ctx_bytes: bytes, tm) -> int:
+        """Map the alignments onto a new tree and transition model (Kaldi's convert-ali)."""
+        old = self.tables
+        feats, tids = self._aligned()
+        aligned = [u for u in self.ids if u in self.ali]
+        lengths = [len(self.ali[u]) for u in aligned]
+        keys = self.frame_keys(tids, lengths)
+        self.set_model(ctx_bytes, tm)
+        new = self.tables
+        topo = self.lang.topology()
+        ctx = self.ctx
+        # (left, centre, right, hmm state) -> new transition state; once per distinct context
+        ctx_keys = np.concatenate([keys[:, :3], old.hmm_state[tids][:, None]], 1)
+        uniq, inv = np.unique(ctx_keys, axis=0, return_inverse=True)
+        state_of = np.zeros(len(uniq), np.int64)
+        for i, (l, c, r, s) in enumerate(uniq.tolist()):
+            hs = topo.topology_for_phone(c)[s]
+            fwd = ctx.compute([l, c, r], hs.forward_pdf_class)[1]
+            loop = ctx.compute([l, c, r], hs.self_loop_pdf_class)[1]
+            state_of[i] = new.tuple_to_state[(c, s, fwd, loop)]
+        new_tids = new.state_first_tid[state_of[inv.reshape(-1)]] + old.trans_index[tids]
+        start = 0
+        for u, n in zip(aligned, lengths):
+            self.ali[u] = new_tids[start : start + n].astype(np.int32)
+            start += n
+        return len(aligned)
+
+    def alignments(self) -> Dict[str, np.ndarray]:
+        return dict(self.ali)
+
+
+# ---------------------------------------------------------------------- workers
+def _worker(conn, spec: ShardSpec) -> None:
+    torch.set_num_threads(1)
+    try:
+        shard = Shard(spec)
+        conn.send(("ok", len(shard.ids)))
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+        return
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        method, args = msg
+        try:
+            conn.send(("ok", getattr(shard, method)(*args)))
+        except Exception:
+            conn.send(("error", traceback.format_exc()))
+
+
+class ShardPool:
+    """``num_jobs`` shards; :meth:`call` runs a :class:`Shard` method on all and returns the results."""
+
+    def __init__(self, specs: Sequence[ShardSpec]):
+        self.specs = list(specs)
+        self.local: Optional[List[Shard]] = None
+        self.procs = []
+        if len(self.specs) == 1:
+            self.local = [Shard(self.specs[0])]
+            return
+        ctx = mp.get_context("spawn")
+        self.conns = []
+        for spec in self.specs:
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_worker, args=(child, spec), daemon=True)
+            p.start()
+            self.procs.append(p)
+            self.conns.append(parent)
+        for c in self.conns:
+            self._receive(c)
+
+    @staticmethod
+    def _receive(conn):
+        status, value = conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"GMM shard worker failed:\n{value}")
+        return value
+
+    def call(self, method: str, *args) -> list:
+        if self.local is not None:
+            return [getattr(s, method)(*args) for s in self.local]
+        for c in self.conns:
+            c.send((method, args))
+        return [self._receive(c) for c in self.conns]
+
+    def close(self) -> None:
+        for c in getattr(self, "conns", []):
+            try:
+                c.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for p in self.procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+        self.procs = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def make_shards(cuts_path, cut_ids: Sequence[str], num_jobs: int, cmvn_path, lang_dir, feature_config) -> List[ShardSpec]:
+    ids = list(cut_ids)
+    n = max(1, min(num_jobs, len(ids)))
+    return [ShardSpec(str(cuts_path), ids[j::n], str(cmvn_path) if cmvn_path else None, str(lang_dir), feature_config)
+            for j in range(n)]

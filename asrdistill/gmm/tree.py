@@ -1,0 +1,359 @@
+"""Decision-tree state tying for triphones (kaldi-hmm-gmm has no tree building).
+
+Statistics: for every seen context ``(left, centre, right, pdf_class)`` the frame count
+and the sums of features and squared features (:class:`ContextStats`), from an
+alignment. A set of contexts is scored by the log-likelihood of one diagonal Gaussian
+fitted to it,
+
+    L(S) = -0.5 n (D (1 + log 2 pi) + sum_d log var_d),
+
+and a question splits a leaf into "yes" and "no" halves with gain
+``L(yes) + L(no) - L(leaf)``. Questions ask whether the left phone (key 0), the right
+phone (key 2) or the centre phone of a shared root (key 1) is in a phone set, or
+whether the HMM state's pdf class (key -1) is in a set of classes. Phone sets come from
+top-down binary clustering of the phones' pooled Gaussians (as Kaldi's
+``cluster-phones``), optionally plus user-given phonetic classes.
+
+Building is greedy, as Kaldi's ``build-tree``: one root per phone (or per group of
+phones sharing a root), shared across its pdf classes; repeatedly split the leaf whose
+best question gains most, with at least ``min_count`` frames on each side, until
+``num_leaves`` leaves or no gain above ``min_gain``. All candidate questions of a leaf
+are scored at once with one matrix product (questions x contexts) @ (contexts x stats).
+
+:meth:`DecisionTree.to_kaldi` writes the tree in Kaldi's binary ``ContextDependency``
+format (a ``TableEventMap`` on the centre phone, ``SplitEventMap`` questions, and
+``ConstantEventMap`` leaves = pdf ids), which kaldi-hmm-gmm loads through its pickle
+support, so the TransitionModel, TrainingGraphCompiler and H transducer use our tree.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+LEFT, CENTRE, RIGHT, PDF_CLASS = 0, 1, 2, -1
+
+
+@dataclass
+class ContextStats:
+    """Gaussian statistics per seen context. ``keys``: ``(K, 4)`` int64 ``[left, centre, right, pdf_class]``."""
+
+    keys: np.ndarray
+    count: np.ndarray  # (K,) float64
+    x: np.ndarray  # (K, D)
+    x2: np.ndarray  # (K, D)
+
+    @classmethod
+    def empty(cls, dim: int) -> "ContextStats":
+        return cls(np.zeros((0, 4), np.int64), np.zeros(0), np.zeros((0, dim)), np.zeros((0, dim)))
+
+    @classmethod
+    def from_frames(cls, keys: np.ndarray, feats: np.ndarray) -> "ContextStats":
+        """Statistics of frames with context ``keys (T, 4)`` and features ``feats (T, D)``."""
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = torch.from_numpy(inv.reshape(-1))
+        f = torch.as_tensor(feats, dtype=torch.float64)
+        k = uniq.shape[0]
+        x = torch.zeros(k, f.shape[1], dtype=torch.float64).index_add_(0, inv, f)
+        x2 = torch.zeros(k, f.shape[1], dtype=torch.float64).index_add_(0, inv, f * f)
+        count = torch.bincount(inv, minlength=k).double()
+        return cls(uniq.astype(np.int64), count.numpy(), x.numpy(), x2.numpy())
+
+    def merge(self, other: "ContextStats") -> "ContextStats":
+        keys = np.concatenate([self.keys, other.keys])
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        d = max(self.x.shape[1], other.x.shape[1])
+        count = np.zeros(len(uniq))
+        x = np.zeros((len(uniq), d))
+        x2 = np.zeros((len(uniq), d))
+        np.add.at(count, inv, np.concatenate([self.count, other.count]))
+        np.add.at(x, inv, np.concatenate([self.x.reshape(-1, d), other.x.reshape(-1, d)]))
+        np.add.at(x2, inv, np.concatenate([self.x2.reshape(-1, d), other.x2.reshape(-1, d)]))
+        return ContextStats(uniq, count, x, x2)
+
+
+def gaussian_log_likelihood(count: torch.Tensor, x: torch.Tensor, x2: torch.Tensor, var_floor: float = 1e-3) -> torch.Tensor:
+    """Log-likelihood of the data under its own ML diagonal Gaussian (batched over leading dims)."""
+    n = count.clamp(min=1e-10)[..., None]
+    mean = x / n
+    var = (x2 / n - mean * mean).clamp(min=var_floor)
+    d = x.shape[-1]
+    ll = -0.5 * count * (d * (1.0 + math.log(2 * math.pi)) + var.log().sum(-1))
+    return torch.where(count > 0, ll, torch.zeros_like(ll))
+
+
+# --------------------------------------------------------------------- questions
+def cluster_phones(stats: ContextStats, phones: Sequence[int]) -> List[Tuple[int, ...]]:
+    """Phone sets from top-down binary clustering of the phones' pooled Gaussians.
+
+    Each set splits into two by 2-means (likelihood of one Gaussian per cluster,
+    deterministic start from the two phones farthest apart); every set of the
+    resulting hierarchy except the root, down to single phones, is a question.
+    Phones without data form one extra set.
+    """
+    phones = list(phones)
+    d = stats.x.shape[1]
+    pooled = {}
+    for p in phones:
+        m = stats.keys[:, 1] == p
+        if stats.count[m].sum() > 0:
+            pooled[p] = (stats.count[m].sum(), stats.x[m].sum(0), stats.x2[m].sum(0))
+    questions: List[Tuple[int, ...]] = []
+
+    def ll_of(members):
+        c = sum(pooled[p][0] for p in members)
+        x = sum(pooled[p][1] for p in members)
+        x2 = sum(pooled[p][2] for p in members)
+        return float(gaussian_log_likelihood(torch.tensor(c), torch.as_tensor(x), torch.as_tensor(x2)))
+
+    def split(members: List[int]):
+        if len(members) < 2:
+            return
+        means = np.stack([pooled[p][1] / pooled[p][0] for p in members])
+        dist = ((means[:, None, :] - means[None, :, :]) ** 2).sum(-1)
+        i, j = np.unravel_index(np.argmax(dist), dist.shape)
+        a, b = [members[i]], [members[j]]
+        assign = {}
+        for _ in range(10):
+            new = {}
+            for p in members:
+                if p in (members[i], members[j]) and not assign:
+                    new[p] = 0 if p == members[i] else 1
+                    continue
+                ga = ll_of(a + [p]) - ll_of(a) if p not in a else ll_of(a) - ll_of([q for q in a if q != p] or [p])
+                gb = ll_of(b + [p]) - ll_of(b) if p not in b else ll_of(b) - ll_of([q for q in b if q != p] or [p])
+                new[p] = 0 if ga >= gb else 1
+            if new == assign:
+                break
+            assign = new
+            a = [p for p in members if assign[p] == 0]
+            b = [p for p in members if assign[p] == 1]
+            if not a or not b:
+                a, b = [members[i]], [members[j]]
+                break
+        for part in (a, b):
+            questions.append(tuple(sorted(part)))
+            split(part)
+
+    split(sorted(pooled))
+    unseen = tuple(sorted(set(phones) - set(pooled)))
+    if unseen:
+        questions.append(unseen)
+    return sorted(set(q for q in questions if q), key=lambda q: (len(q), q))
+
+
+# --------------------------------------------------------------------- tree
+@dataclass
+class Node:
+    key: Optional[int] = None  # None: leaf
+    yes_set: Tuple[int, ...] = ()
+    yes: Optional["Node"] = None
+    no: Optional["Node"] = None
+    leaf: int = -1
+
+
+@dataclass
+class TreeConfig:
+    num_leaves: int = field(default=300, metadata={"help": "Target number of tied states (pdfs)."})
+    min_count: float = field(default=50.0, metadata={"help": "Fewest frames on each side of a split."})
+    min_gain: float = field(default=0.0, metadata={"help": "Smallest log-likelihood gain worth a split."})
+    shared_roots: Tuple[str, ...] = field(
+        default=("SIL,SPN",), metadata={"help": "Groups of phones sharing one root, e.g. 'SIL,SPN' (each group comma-separated inside)."}
+    )
+    var_floor: float = field(default=1e-3, metadata={"help": "Variance floor in the split likelihoods."})
+
+
+@dataclass
+class DecisionTree:
+    """Roots (one per phone or phone group) with binary question nodes and numbered leaves."""
+
+    roots: Dict[Tuple[int, ...], Node]
+    num_leaves: int
+    num_pdf_classes: Dict[int, int]
+
+    # ------------------------------------------------------------- building
+    @classmethod
+    def build(
+        cls,
+        stats: ContextStats,
+        phones: Sequence[int],
+        num_pdf_classes: Dict[int, int],
+        config: TreeConfig,
+        phone_groups: Sequence[Sequence[int]] = (),
+        extra_questions: Sequence[Sequence[int]] = (),
+    ) -> "DecisionTree":
+        questions = cluster_phones(stats, phones) + [tuple(sorted(q)) for q in extra_questions]
+        questions = sorted(set(questions), key=lambda q: (len(q), q))
+        grouped = {p for g in phone_groups for p in g}
+        root_sets = [tuple(sorted(g)) for g in phone_groups] + [(p,) for p in phones if p not in grouped]
+        k_stats = torch.from_numpy(np.concatenate([stats.count[:, None], stats.x, stats.x2], 1))
+        d = stats.x.shape[1]
+        keys = torch.from_numpy(stats.keys)
+        phone_tab = int(max(max(phones), int(stats.keys.max()) if len(stats.keys) else 0)) + 1
+        q_member = torch.zeros(len(questions), phone_tab, dtype=torch.float64)
+        for i, q in enumerate(questions):
+            q_member[i, list(q)] = 1.0
+
+        def ll(s):  # s: (..., 1 + 2D)
+            return gaussian_log_likelihood(s[..., 0], s[..., 1 : 1 + d], s[..., 1 + d :], config.var_floor)
+
+        def best_split(items: torch.Tensor, root: Tuple[int, ...]):
+            """(gain, key, yes_set, yes_items, no_items) of the best question for a leaf."""
+            if len(items) < 2:
+                return None
+            s = k_stats[items]
+            total = s.sum(0)
+            base = ll(total)
+            cands = []  # (key, sets (Q, K) membership)
+            for key, col in ((LEFT, 0), (RIGHT, 2)):
+                cands.append((key, questions, q_member[:, keys[items, col]]))
+            classes = sorted(set(keys[items, 3].tolist()))
+            if len(classes) > 1:
+                sets = [tuple(classes[: k + 1]) for k in range(len(classes) - 1)] + [(c,) for c in classes]
+                m = torch.stack([torch.isin(keys[items, 3], torch.tensor(q)).double() for q in sets])
+                cands.append((PDF_CLASS, sets, m))
+            if len(root) > 1:
+                sets = [(p,) for p in root]
+                m = torch.stack([(keys[items, 1] == p).double() for p in root])
+                cands.append((CENTRE, sets, m))
+            best = None
+            for key, sets, member in cands:
+                yes = member @ s
+                no = total[None, :] - yes
+                gain = ll(yes) + ll(no) - base
+                ok = (yes[:, 0] >= config.min_count) & (no[:, 0] >= config.min_count)
+                gain = torch.where(ok, gain, torch.full_like(gain, -math.inf))
+                i = int(torch.argmax(gain))
+                if gain[i] > -math.inf and (best is None or gain[i] > best[0]):
+                    mask = member[i] > 0
+                    best = (float(gain[i]), key, tuple(sets[i]), items[mask], items[~mask])
+            return best
+
+        nodes: Dict[Tuple[int, ...], Node] = {}
+        heap = []
+        counter = 0
+        n_leaves = 0
+        for root in root_sets:
+            items = torch.nonzero(torch.isin(keys[:, 1], torch.tensor(root))).flatten()
+            node = Node()
+            nodes[root] = node
+            n_leaves += 1
+            b = best_split(items, root)
+            if b is not None:
+                heapq.heappush(heap, (-b[0], counter, node, root, b))
+                counter += 1
+        while heap and n_leaves < config.num_leaves:
+            neg_gain, _, node, root, (gain, key, yes_set, yes_items, no_items) = heapq.heappop(heap)
+            if gain <= config.min_gain:
+                break
+            node.key, node.yes_set, node.yes, node.no = key, yes_set, Node(), Node()
+            n_leaves += 1
+            for child, child_items in ((node.yes, yes_items), (node.no, no_items)):
+                b = best_split(child_items, root)
+                if b is not None:
+                    heapq.heappush(heap, (-b[0], counter, child, root, b))
+                    counter += 1
+        tree = cls(nodes, 0, dict(num_pdf_classes))
+        tree._number_leaves()
+        return tree
+
+    def _number_leaves(self) -> None:
+        n = 0
+        for root in sorted(self.roots):
+            stack = [self.roots[root]]
+            while stack:
+                node = stack.pop()
+                if node.key is None:
+                    node.leaf = n
+                    n += 1
+                else:
+                    stack.extend([node.no, node.yes])
+        self.num_leaves = n
+
+    # ------------------------------------------------------------- lookup
+    def root_of(self, phone: int) -> Tuple[int, ...]:
+        for root in self.roots:
+            if phone in root:
+                return root
+        raise KeyError(f"phone {phone} has no root in the tree")
+
+    def leaf(self, left: int, centre: int, right: int, pdf_class: int) -> int:
+        event = {LEFT: left, CENTRE: centre, RIGHT: right, PDF_CLASS: pdf_class}
+        node = self.roots[self.root_of(centre)]
+        while node.key is not None:
+            node = node.yes if event[node.key] in node.yes_set else node.no
+        return node.leaf
+
+    def leaves(self, keys: np.ndarray) -> np.ndarray:
+        """Leaves of ``(K, 4)`` contexts (computed once per distinct context)."""
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        mapped = np.array([self.leaf(*map(int, k)) for k in uniq], dtype=np.int64)
+        return mapped[inv.reshape(-1)]
+
+    # ------------------------------------------------------------- Kaldi format
+    def to_kaldi_bytes(self) -> bytes:
+        """Kaldi's binary serialization of the ``ContextDependency`` (N=3, P=1)."""
+        out = bytearray()
+
+        def token(t: str):
+            out.extend(t.encode() + b" ")
+
+        def int32(v: int):
+            out.extend(b"\x04" + struct.pack("<i", v))
+
+        def write(node: Node):
+            if node.key is None:
+                token("CE")
+                int32(node.leaf)
+                return
+            token("SE")
+            int32(node.key)
+            vals = sorted(node.yes_set)
+            out.extend(b"\x04" + struct.pack("<i", len(vals)) + struct.pack(f"<{len(vals)}i", *vals))
+            token("{")
+            write(node.yes)
+            write(node.no)
+            token("}")
+
+        max_phone = max(p for root in self.roots for p in root)
+        token("ContextDependency")
+        int32(3)
+        int32(1)
+        token("ToPdf")
+        token("TE")
+        int32(CENTRE)
+        out.extend(b"\xfc" + struct.pack("<I", max_phone + 1))
+        token("(")
+        for phone in range(max_phone + 1):
+            root = next((r for r in self.roots if phone in r), None)
+            if root is None:
+                token("NULL")
+            else:
+                write(self.roots[root])
+        token(")")
+        token("EndContextDependency")
+        return bytes(out)
+
+    def to_kaldi(self):
+        """A kaldi-hmm-gmm ``ContextDependency`` object of this tree."""
+        return context_dependency_from_bytes(self.to_kaldi_bytes())
+
+
+def context_dependency_from_bytes(data: bytes):
+    import kaldi_hmm_gmm as khg
+
+    ctx = khg.ContextDependency.__new__(khg.ContextDependency)
+    ctx.__setstate__((list(struct.unpack(f"{len(data)}b", data)),))
+    return ctx
+
+
+def context_dependency_to_bytes(ctx) -> bytes:
+    state = ctx.__getstate__()[0]
+    return struct.pack(f"{len(state)}b", *state)
