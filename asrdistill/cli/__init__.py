@@ -12,8 +12,10 @@ import click
 
 from .. import __version__
 from .align import align
+from .decode import decode, score
 from .features import features
 from .prepare import prepare
+from .report import report
 from .summary import summary
 
 
@@ -39,3 +41,6 @@ cli.add_command(prepare)
 cli.add_command(features)
 cli.add_command(summary)
 cli.add_command(align)
+cli.add_command(decode)
+cli.add_command(score)
+cli.add_command(report)

@@ -27,6 +27,15 @@ from .atomic import atomic_write_text
 T = TypeVar("T")
 
 
+def command_line() -> str:
+    """The command being run, as a user would type it (``asrdistill ...``)."""
+    import shlex
+    import sys
+
+    prog = Path(sys.argv[0]).name
+    return " ".join(["asrdistill" if prog in ("asrdistill", "__main__.py") else prog] + [shlex.quote(a) for a in sys.argv[1:]])
+
+
 def config_to_dict(config: Any) -> Dict[str, Any]:
     """Plain-YAML-able dict of a dataclass (tuples become lists)."""
 

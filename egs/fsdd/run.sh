@@ -42,3 +42,46 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: data summary"
   $root/recipes/summary.sh --manifest-dir data/fbank --prefix fsdd
 fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: lang directory (CMU dictionary, optional silence, 3/5-state HMMs)"
+  $root/recipes/prepare_lang.sh --feature-dir data/fbank --prefix fsdd --output-dir data/lang --config conf/lang.yaml
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: monophone GMM-HMM (flat start)"
+  $root/recipes/train_gmm.sh --type mono --exp-dir exp/mono --nj $nj --config conf/mono.yaml
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: triphone GMM-HMM with decision-tree state tying"
+  $root/recipes/train_gmm.sh --type tri --src-dir exp/mono --exp-dir exp/tri --nj $nj --config conf/tri.yaml
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: forced alignment of train/dev/test: tied-state targets for the DNNs"
+  $root/recipes/align.sh --model-dir exp/tri --splits train,dev,test --nj $nj
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: bigram LM over digits from the training transcripts; HCLG graphs"
+  $root/recipes/train_lm.sh --order 2 --out data/lm/G.arpa
+  for m in mono tri; do
+    $root/recipes/mkgraph.sh --model-dir exp/$m --arpa data/lm/G.arpa
+  done
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: decode dev and test with the GMM systems; acoustic scale tuned on dev"
+  for m in mono tri; do
+    for s in dev test; do
+      $root/recipes/decode.sh --model-dir exp/$m --split $s --nj $nj
+    done
+    $root/recipes/score.sh --dev-dir exp/$m/decode_dev --test-dir exp/$m/decode_test
+  done
+fi
+
+if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then
+  log "Stage 20: RESULTS.md"
+  $root/recipes/report.sh --exp-dir exp --title FSDD --out RESULTS.md
+fi
