@@ -15,7 +15,9 @@ top-down binary clustering of the phones' pooled Gaussians (as Kaldi's
 ``cluster-phones``), optionally plus user-given phonetic classes.
 
 Building is greedy, as Kaldi's ``build-tree``: one root per phone (or per group of
-phones sharing a root), shared across its pdf classes; repeatedly split the leaf whose
+phones sharing a root); by default each HMM state (pdf class) of the root first gets its
+own subtree (``split_pdf_classes_first``; otherwise pdf-class questions compete with
+context questions, which can tie different states of a phone); repeatedly split the leaf whose
 best question gains most, with at least ``min_count`` frames on each side, until
 ``num_leaves`` leaves or no gain above ``min_gain``. All candidate questions of a leaf
 are scored at once with one matrix product (questions x contexts) @ (contexts x stats).
@@ -168,6 +170,10 @@ class TreeConfig:
         default=("SIL,SPN",), metadata={"help": "Groups of phones sharing one root, e.g. 'SIL,SPN' (each group comma-separated inside)."}
     )
     var_floor: float = field(default=1e-3, metadata={"help": "Variance floor in the split likelihoods."})
+    split_pdf_classes_first: bool = field(
+        default=True,
+        metadata={"help": "Give every HMM state (pdf class) of a root its own subtree before any context question."},
+    )
 
 
 @dataclass
@@ -244,11 +250,23 @@ class DecisionTree:
             items = torch.nonzero(torch.isin(keys[:, 1], torch.tensor(root))).flatten()
             node = Node()
             nodes[root] = node
-            n_leaves += 1
-            b = best_split(items, root)
-            if b is not None:
-                heapq.heappush(heap, (-b[0], counter, node, root, b))
-                counter += 1
+            # (node, items) to grow greedily: the root, or one subtree per pdf class
+            start = [(node, items)]
+            classes = sorted({c for p in root for c in range(num_pdf_classes.get(p, 1))})
+            if config.split_pdf_classes_first and len(classes) > 1:
+                start = []
+                for c in classes[:-1]:
+                    node.key, node.yes_set, node.yes, node.no = PDF_CLASS, (c,), Node(), Node()
+                    start.append((node.yes, items[keys[items, 3] == c]))
+                    items = items[keys[items, 3] != c]
+                    node = node.no
+                start.append((node, items))
+            n_leaves += len(start)
+            for leaf_node, leaf_items in start:
+                b = best_split(leaf_items, root)
+                if b is not None:
+                    heapq.heappush(heap, (-b[0], counter, leaf_node, root, b))
+                    counter += 1
         while heap and n_leaves < config.num_leaves:
             neg_gain, _, node, root, (gain, key, yes_set, yes_items, no_items) = heapq.heappop(heap)
             if gain <= config.min_gain:

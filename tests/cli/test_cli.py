@@ -29,7 +29,7 @@ def test_help_shows_options_with_defaults(path):
     if not isinstance(cmd, click.Group):
         ctx = click.Context(cmd, info_name=cmd.name, show_default=True)
         for param in cmd.params:
-            if isinstance(param, click.Option) and param.default is not None and param.name != "help":
+            if isinstance(param, click.Option) and not param.required and param.default is not None and param.name != "help":
                 record = param.get_help_record(ctx)
                 assert record and "[default:" in record[1], param.name
                 assert record[1].split("[default:")[0].strip(), f"{param.name} has no help text"

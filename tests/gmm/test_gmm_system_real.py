@@ -1,0 +1,98 @@
+"""A small GMM-HMM system trained, aligned and decoded on real FSDD recordings."""
+
+import numpy as np
+import pytest
+import torch
+from lhotse import CutSet
+
+pytest.importorskip("kaldi_hmm_gmm")
+
+from asrdistill.data.fsdd import FsddConfig, prepare_fsdd  # noqa: E402
+from asrdistill.features.cmvn import compute_cmvn_stats  # noqa: E402
+from asrdistill.features.extract import compute_features  # noqa: E402
+from asrdistill.features.fbank import FbankConfig  # noqa: E402
+from asrdistill.gmm.align import SplitAlignment, align_split  # noqa: E402
+from asrdistill.gmm.model import GmmModel  # noqa: E402
+from asrdistill.gmm.shards import AlignOptions  # noqa: E402
+from asrdistill.gmm.trainer import MonoConfig, TriConfig, train_mono, train_tri  # noqa: E402
+from asrdistill.gmm.transitions import TransitionTables  # noqa: E402
+from asrdistill.lang.lang_dir import LangDir, prepare_lang  # noqa: E402
+from asrdistill.lang.lexicon import cmudict_lexicon  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def system(fsdd_subset, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gmm")
+    cuts = prepare_fsdd(fsdd_subset, root / "m", FsddConfig(utterances_per_speaker=15))
+    for split in ("train", "test"):
+        out = compute_features(cuts[split], root / "f", "fsdd", split, FbankConfig(), num_jobs=1, progress=False)
+        compute_cmvn_stats(out, progress=False).save(root / "f" / f"fsdd_cmvn_{split}.json")
+    lex, _ = cmudict_lexicon("ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE".split())
+    prepare_lang(lex, root / "lang")
+    train = root / "f" / "fsdd_cuts_train.jsonl.gz"
+    cmvn = root / "f" / "fsdd_cmvn_train.json"
+    mono = train_mono(train, cmvn, root / "lang", root / "mono",
+                      MonoConfig(num_iters=12, max_iter_inc=8, total_gauss=250, realign_iters=(1, 2, 3, 4, 6, 8, 10)),
+                      num_jobs=1)
+    tri = train_tri(train, cmvn, root / "lang", root / "mono", root / "tri",
+                    TriConfig(num_leaves=80, min_count=30, total_gauss=400, num_iters=8, max_iter_inc=5, realign_iters=(4,)),
+                    num_jobs=2)
+    return root, mono, tri
+
+
+def test_training_improves_likelihood(system):
+    root, mono, tri = system
+    lines = (root / "mono" / "log.txt").read_text().splitlines()
+    ll = [float(l.split("log-like/frame ")[1].split()[0]) for l in lines if l.startswith("iter") and "log-like/frame -" in l
+          and "realigned" not in l]
+    assert ll[-1] > ll[0] + 3  # EM with realignment climbs
+    assert tri.num_pdfs > mono.num_pdfs and (root / "tri" / "tree").exists()
+    loaded = GmmModel.load(root / "tri")
+    assert loaded.num_pdfs == tri.num_pdfs and loaded.ctx.num_pdfs == tri.num_pdfs
+
+
+def test_alignment_gives_one_target_per_frame_and_sensible_durations(system):
+    root, _, tri = system
+    report = align_split(root / "tri", root / "f" / "fsdd_cuts_train.jsonl.gz", root / "f" / "fsdd_cmvn_train.json",
+                         root / "ali", "fsdd", "train", AlignOptions(), num_jobs=2)
+    ali = SplitAlignment.load(root / "ali" / "fsdd_ali_train.npz")
+    cuts = CutSet.from_file(root / "ali" / "fsdd_cuts_train.jsonl.gz")
+    assert list(cuts.ids) == ali.ids and "failed: 0" in report
+    for i, cut in enumerate(cuts):
+        assert ali.offsets[i + 1] - ali.offsets[i] == cut.features.num_frames
+    lang = LangDir(root / "lang")
+    tables = TransitionTables.from_model(tri.tm, lang.topology())
+    assert np.array_equal(tables.pdf[ali.tids], ali.pdfs) and ali.pdfs.max() < tri.num_pdfs
+    # phone durations: every non-silence phone takes at least its 3 states, and typical phones last 50-250 ms
+    from asrdistill.gmm.align import _phone_durations
+
+    durations = _phone_durations(ali.tids, ali.offsets, tables)
+    starts = np.nonzero(tables.is_phone_start[ali.tids] | np.isin(np.arange(len(ali.tids)), ali.offsets[:-1]))[0]
+    phones = tables.phone[ali.tids[starts]]
+    nonsil = ~np.isin(phones, lang.silence_phones)
+    assert durations[nonsil].min() >= 3 and 5 <= np.median(durations[nonsil]) <= 25
+    # an isolated digit is silence? + its phones + silence?: the word's phones appear in order
+    i = ali.ids.index("7_jackson_0")
+    seq = [lang.id_phone[p] for p in tables.phone[ali.tids[ali.offsets[i]:ali.offsets[i + 1]]]]
+    collapsed = [p for k, p in enumerate(seq) if k == 0 or p != seq[k - 1]]
+    assert [p for p in collapsed if p != "SIL"] == ["S", "EH", "V", "AH", "N"]
+
+
+def test_decoding_with_hclg(system):
+    from asrdistill.decode.graph import make_graph
+    from asrdistill.decode.ngram import WittenBellLM
+    from asrdistill.decode.runner import DecodeConfig, decode_split
+    from asrdistill.data.cuts import cut_text
+
+    root, _, _ = system
+    train = CutSet.from_file(root / "f" / "fsdd_cuts_train.jsonl.gz")
+    WittenBellLM([cut_text(c).split() for c in train], 2).write_arpa(root / "G.arpa")
+    stats = make_graph(root / "lang", root / "tri", root / "G.arpa", root / "graph")
+    assert stats["HCLG"]["states"] > 0
+    spec = {"kind": "gmm", "model_dir": str(root / "tri"), "cmvn": str(root / "f" / "fsdd_cmvn_test.json")}
+    results = decode_split(spec, root / "graph", root / "f" / "fsdd_cuts_test.jsonl.gz", root / "decode", "test",
+                           DecodeConfig(acoustic_scales=(0.05, 0.1)), num_jobs=2)
+    best = min(r["wer"] for r in results.values())
+    assert best < 25.0, results  # 3 training speakers, 6 takes per digit: far from chance (~90%)
+    assert (root / "decode" / f"errs-{results[0.1]['name']}.txt").read_text().startswith("%WER")
+    assert all(0 < r["rtf"] < 1 for r in results.values())
