@@ -27,7 +27,8 @@ from .diag_gmm import DiagGmmSet, GmmStats
 from .features import GmmFeatureConfig
 from .model import GmmModel
 from .shards import AlignOptions, AlignReport, ShardPool, make_shards
-from .tree import ContextStats, DecisionTree, TreeConfig, context_dependency_from_bytes, context_dependency_to_bytes
+from .tree import (ContextStats, DecisionTree, TreeConfig, context_dependency_from_bytes, context_dependency_to_bytes,
+                   read_questions)
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,8 @@ def train_tri(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: TriConfi
         for part in pool.call("tree_stats"):
             stats = stats.merge(part)
         num_classes = {p: topo.num_pdf_classes(p) for p in lang.phones}
-        tree = DecisionTree.build(stats, lang.phones, num_classes, config, groups)
+        extra = read_questions(config.questions_file, lang.phone_id) if config.questions_file else []
+        tree = DecisionTree.build(stats, lang.phones, num_classes, config, groups, extra)
         ctx_bytes = tree.to_kaldi_bytes()
         tm = khg.TransitionModel(ctx_dep=context_dependency_from_bytes(ctx_bytes), hmm_topo=topo)
         write(f"tree: {tree.num_leaves} leaves from {len(stats.count)} seen contexts ({int(stats.count.sum())} frames)")

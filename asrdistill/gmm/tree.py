@@ -170,6 +170,9 @@ class TreeConfig:
         default=("SIL,SPN",), metadata={"help": "Groups of phones sharing one root, e.g. 'SIL,SPN' (each group comma-separated inside)."}
     )
     var_floor: float = field(default=1e-3, metadata={"help": "Variance floor in the split likelihoods."})
+    questions_file: str = field(
+        default="", metadata={"help": "Extra phone-set questions (phonetic classes): one set of phone names per line."}
+    )
     split_pdf_classes_first: bool = field(
         default=True,
         metadata={"help": "Give every HMM state (pdf class) of a root its own subtree before any context question."},
@@ -375,3 +378,18 @@ def context_dependency_from_bytes(data: bytes):
 def context_dependency_to_bytes(ctx) -> bytes:
     state = ctx.__getstate__()[0]
     return struct.pack(f"{len(state)}b", *state)
+
+
+def read_questions(path, phone_id: Dict[str, int]) -> List[Tuple[int, ...]]:
+    """Phone sets from a file with one whitespace-separated set of phone names per line."""
+    sets = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            names = line.split()
+            if not names:
+                continue
+            unknown = [p for p in names if p not in phone_id]
+            if unknown:
+                raise ValueError(f"{path}:{n}: unknown phone(s) {unknown}")
+            sets.append(tuple(sorted(phone_id[p] for p in names)))
+    return sets

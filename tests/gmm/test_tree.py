@@ -91,3 +91,14 @@ def test_phone_clustering_groups_similar_phones():
         feats.append(rng.normal(mu, 1.0, (200, 2)))
     qs = cluster_phones(ContextStats.from_frames(np.concatenate(keys), np.concatenate(feats)), [1, 2, 3, 4, 5, 6])
     assert (1, 2) in qs and (3, 4) in qs and (6,) in qs  # 6 has no data: its own set
+
+
+def test_questions_file(tmp_path):
+    from asrdistill.gmm.tree import read_questions
+
+    (tmp_path / "q.txt").write_text("AA AE\nS Z SH\n\n")
+    ids = {"AA": 3, "AE": 4, "S": 7, "Z": 9, "SH": 8}
+    assert read_questions(tmp_path / "q.txt", ids) == [(3, 4), (7, 8, 9)]
+    (tmp_path / "bad.txt").write_text("AA XX\n")
+    with pytest.raises(ValueError, match="bad.txt:1: unknown phone"):
+        read_questions(tmp_path / "bad.txt", ids)
