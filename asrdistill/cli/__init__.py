@@ -17,6 +17,7 @@ from .features import features
 from .prepare import prepare
 from .report import report
 from .summary import summary
+from .train import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -44,3 +45,4 @@ cli.add_command(align)
 cli.add_command(decode)
 cli.add_command(score)
 cli.add_command(report)
+cli.add_command(train)

@@ -74,14 +74,20 @@ def graph_cmd(config, lang_dir: Path, model_dir: Path, arpa: Path, out_dir: Opti
 @click.option("--split", default="test", help="Split to decode.")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
               help="Acoustic model.")
-@click.option("--model-kind", type=click.Choice(["gmm"]), default="gmm", help="Kind of acoustic model.")
+@click.option("--model-kind", type=click.Choice(["gmm", "nnet"]), default="gmm", help="Kind of acoustic model.")
+@click.option("--tree-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
+              help="nnet: the GMM system whose tree defines the network's outputs (and the graph).")
+@click.option("--members", default="", help="nnet: comma-separated member indices to use (default: all).")
+@click.option("--combine", type=click.Choice(["arithmetic", "geometric"]), default="arithmetic",
+              help="nnet: how members' posteriors are combined.")
 @click.option("--graph-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Default: MODEL_DIR/graph.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Default: MODEL_DIR/decode_SPLIT.")
 @click.option("--num-jobs", "-j", type=int, default=2, help="Parallel worker processes.")
 @with_config(DecodeConfig)
-def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, graph_dir, out_dir, num_jobs) -> None:
+def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir, members, combine, graph_dir, out_dir,
+            num_jobs) -> None:
     """Decode a split for each acoustic scale: recogs/errs files, WER and RTF."""
     from ..decode.runner import decode_split
 
@@ -89,8 +95,11 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, graph_dir
     if not cuts.exists():
         raise click.ClickException(f"{cuts} does not exist")
     cmvn = feature_dir / f"{prefix}_cmvn_{split}.json"
-    spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": str(cmvn) if cmvn.exists() else None}
-    results = decode_split(spec, graph_dir or model_dir / "graph", cuts, out_dir or model_dir / f"decode_{split}", split,
+    spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": str(cmvn) if cmvn.exists() else None,
+            "tree_dir": str(tree_dir), "combine": combine,
+            "members": [int(m) for m in members.split(",")] if members else None}
+    default_graph = (tree_dir if model_kind == "nnet" else model_dir) / "graph"
+    results = decode_split(spec, graph_dir or default_graph, cuts, out_dir or model_dir / f"decode_{split}", split,
                            config, num_jobs)
     for r in results.values():
         click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")

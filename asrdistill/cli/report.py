@@ -20,6 +20,40 @@ def _ali_summary(report: Path) -> str:
             else "?")
 
 
+def _system_size(model_dir: Path) -> str:
+    from ..gmm.model import GmmModel
+
+    if (model_dir / "final.mdl").exists():
+        m = GmmModel.load(model_dir)
+        return f"{m.num_pdfs} pdfs, {m.gmm.total_gauss()} Gaussians"
+    members = sorted(model_dir.glob("member*.pt"))
+    if members:
+        import torch
+
+        from ..nnet.dnn import DnnConfig
+        from ..utils.config import config_from_dict
+
+        cfg = config_from_dict(DnnConfig, torch.load(members[0], weights_only=False)["dnn_config"])
+        return (f"{len(members)} x DNN {cfg.hidden_layers}x{cfg.hidden_dim}, {cfg.num_outputs} outputs, "
+                f"{cfg.num_parameters() / 1e6:.2f}M params each")
+    return ""
+
+
+def _frame_accuracy_rows(exp_dir: Path) -> list:
+    lines = []
+    for path in sorted(exp_dir.glob("*/frame_accuracy.json")):
+        fa = json.loads(path.read_text())
+        name = path.parent.name
+        for split in ("dev", "test"):
+            if split not in fa:
+                continue
+            r = fa[split]
+            members = ", ".join(f"{100 * a:.2f}" for a in r["members"])
+            lines.append(f"| {name} | {split} | {members} | {100 * r['mean_member']:.2f} | {100 * r['arithmetic']:.2f} | "
+                         f"{100 * r['geometric']:.2f} |")
+    return lines
+
+
 @click.command()
 @click.option("--exp-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp"),
               help="Experiment directory of the recipe.")
@@ -27,7 +61,6 @@ def _ali_summary(report: Path) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("RESULTS.md"), help="File to write.")
 def report(exp_dir: Path, title: str, out: Path) -> None:
     """Collect WER, RTF and alignment reports of every system under EXP_DIR into RESULTS.md."""
-    from ..gmm.model import GmmModel
     from ..utils.atomic import atomic_write_text
 
     lines = [f"# {title} results", "",
@@ -37,11 +70,7 @@ def report(exp_dir: Path, title: str, out: Path) -> None:
     for best in sorted(exp_dir.glob("*/decode_*/best.json")):
         model_dir = best.parent.parent
         b = json.loads(best.read_text())
-        try:
-            m = GmmModel.load(model_dir)
-            size = f"{m.num_pdfs} pdfs, {m.gmm.total_gauss()} Gaussians"
-        except (FileNotFoundError, KeyError):
-            size = ""
+        size = _system_size(model_dir)
         rows.append((model_dir.name, size, b))
     if rows:
         lines += ["## WER (acoustic scale tuned on dev, applied to test)", "",
@@ -54,6 +83,14 @@ def report(exp_dir: Path, title: str, out: Path) -> None:
         lines += ["", "Commands:", ""]
         for name, _, b in rows:
             lines += [f"- {name}: `{b['dev_command']}`; `{b['test_command']}`; `{b['command']}`"]
+        lines.append("")
+    fa_rows = _frame_accuracy_rows(exp_dir)
+    if fa_rows:
+        lines += ["## Frame accuracy (%) on the aligned tied states", "",
+                  "| system | split | members | mean member | ensemble (arithmetic) | ensemble (geometric) |",
+                  "|---|---|---|---|---|---|"] + fa_rows + [""]
+        for path in sorted(exp_dir.glob("*/frame_accuracy.json")):
+            lines.append(f"- {path.parent.name}: `{json.loads(path.read_text()).get('command', '')}`")
         lines.append("")
     reports = sorted(exp_dir.glob("*/ali/report_*.txt"))
     if reports:

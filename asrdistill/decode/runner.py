@@ -59,6 +59,11 @@ def make_scorer(spec: dict):
         from .acoustic import GmmScorer
 
         return GmmScorer(spec["model_dir"], spec.get("cmvn"))
+    if spec["kind"] == "nnet":
+        from .acoustic import NnetScorer
+
+        return NnetScorer(spec["model_dir"], spec["tree_dir"], spec.get("cmvn"), spec.get("members"),
+                          spec.get("combine", "arithmetic"))
     raise ValueError(f"unknown acoustic model kind {spec['kind']!r}")
 
 

@@ -3,7 +3,7 @@
 For each split, writes into ``out_dir``:
 
 * ``{prefix}_ali_{split}.npz``: ``ids`` (U,), ``offsets`` (U + 1,), ``tids`` and ``pdfs`` (N,)
-  int32, in the order of the cut manifest: the targets of every cut, loadable in one go
+  int32, ``num_pdfs`` (the model's output classes), in the order of the cut manifest: the targets of every cut, loadable in one go
   into a contiguous frame store (``pdfs[offsets[u]:offsets[u + 1]]`` is cut ``u``'s);
 * ``{prefix}_cuts_{split}.jsonl.gz``: the aligned cuts (the same order);
 * ``report_{split}.txt``: utterances aligned / failed (failed ones listed), average
@@ -35,16 +35,18 @@ class SplitAlignment:
     offsets: np.ndarray
     tids: np.ndarray
     pdfs: np.ndarray
+    num_pdfs: int
 
     @classmethod
     def load(cls, path) -> "SplitAlignment":
         with np.load(path) as z:
-            return cls(list(z["ids"]), z["offsets"], z["tids"], z["pdfs"])
+            return cls(list(z["ids"]), z["offsets"], z["tids"], z["pdfs"], int(z["num_pdfs"]))
 
     def save(self, path) -> None:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, ids=np.array(self.ids), offsets=self.offsets, tids=self.tids, pdfs=self.pdfs)
+                np.savez(f, ids=np.array(self.ids), offsets=self.offsets, tids=self.tids, pdfs=self.pdfs,
+                         num_pdfs=np.int64(self.num_pdfs))
 
 
 def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: str, opts: AlignOptions = AlignOptions(),
@@ -76,7 +78,7 @@ def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: st
     pdfs = tables.pdf[tids].astype(np.int32)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    SplitAlignment(aligned, offsets, tids, pdfs).save(out_dir / f"{prefix}_ali_{split}.npz")
+    SplitAlignment(aligned, offsets, tids, pdfs, model.num_pdfs).save(out_dir / f"{prefix}_ali_{split}.npz")
     with atomic_path(out_dir / f"{prefix}_cuts_{split}.jsonl.gz") as tmp:
         cuts.subset(cut_ids=aligned).to_file(tmp)
     per_leaf = np.bincount(pdfs, minlength=model.num_pdfs)

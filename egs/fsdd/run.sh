@@ -81,6 +81,21 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   done
 fi
 
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  log "Stage 10: ensemble of frame classifiers on the tied-state targets (members trained together)"
+  $root/recipes/train_ensemble.sh --exp-dir exp/ensemble --preset small --hidden-layers 3 --hidden-dim 256 \
+    --config conf/ensemble.yaml
+  $root/recipes/evaluate_nnet.sh --exp-dir exp/ensemble
+fi
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  log "Stage 11: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
+  for s in dev test; do
+    $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split $s --nj $nj
+  done
+  $root/recipes/score.sh --dev-dir exp/ensemble/decode_dev --test-dir exp/ensemble/decode_test
+fi
+
 if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then
   log "Stage 20: RESULTS.md"
   $root/recipes/report.sh --exp-dir exp --title FSDD --out RESULTS.md

@@ -1,0 +1,75 @@
+"""Training and evaluating an ensemble of frame classifiers on aligned splits.
+
+``exp_dir`` receives ``config.yaml`` (architecture + training options), ``member{i}.pt``
+per member, ``log_priors.pt`` (pdf priors from the training alignment, for hybrid
+decoding), ``checkpoint.pt``, TensorBoard scalars and ``frame_accuracy.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from ..utils.atomic import atomic_path, atomic_write_text
+from .dnn import DnnConfig
+from .ensemble import StackedDnn
+from .frame_store import FrameStore
+from .trainer import TrainConfig, evaluate, load_members, pdf_log_priors, resolve_device, save_members, train_stacked
+
+log = logging.getLogger(__name__)
+
+
+def load_split(ali_dir, feature_dir, prefix: str, split: str) -> FrameStore:
+    cmvn = Path(feature_dir) / f"{prefix}_cmvn_{split}.json"
+    return FrameStore.from_alignment(ali_dir, prefix, split, cmvn if cmvn.exists() else None)
+
+
+def save_experiment_config(exp_dir: Path, **configs) -> None:
+    import yaml
+
+    from ..utils.config import command_line, config_to_dict
+
+    data = {name: config_to_dict(c) for name, c in configs.items()}
+    data["command"] = command_line()
+    atomic_write_text(exp_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+
+
+def train_ensemble(ali_dir, feature_dir, prefix: str, exp_dir, dnn: DnnConfig, config: TrainConfig) -> Dict:
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    train = load_split(ali_dir, feature_dir, prefix, "train")
+    dev = load_split(ali_dir, feature_dir, prefix, "dev")
+    if dnn.num_outputs <= 0:
+        dnn = DnnConfig(**{**asdict(dnn), "num_outputs": train.num_classes})
+    dnn = DnnConfig(**{**asdict(dnn), "feature_dim": train.feature_dim})
+    save_experiment_config(exp_dir, dnn=dnn, train=config)
+    log.info("ensemble of %d: %s, %.1fM parameters each; %d training frames, %d dev frames",
+             config.num_members, dnn, dnn.num_parameters() / 1e6, len(train.trainable()), dev.num_frames)
+    model = StackedDnn(dnn, config.seeds)
+    result = train_stacked(model, train, dev, config, exp_dir)
+    save_members(model, exp_dir, config)
+    with atomic_path(exp_dir / "log_priors.pt") as tmp:
+        torch.save(pdf_log_priors(train.targets, dnn.num_outputs), tmp)
+    return result
+
+
+def evaluate_members(exp_dir, ali_dir, feature_dir, prefix: str, splits: Sequence[str] = ("dev", "test"),
+                     device: str = "auto") -> Dict[str, dict]:
+    """Frame accuracy of each member, their mean, and the ensemble, per split -> ``frame_accuracy.json``."""
+    from ..utils.config import command_line
+
+    model = load_members(exp_dir)
+    dev = resolve_device(device)
+    model.to(dev)
+    out = {}
+    for split in splits:
+        store = load_split(ali_dir, feature_dir, prefix, split)
+        out[split] = evaluate(model, store, model.config.left_context, model.config.right_context, dev)
+    out["command"] = command_line()
+    atomic_write_text(Path(exp_dir) / "frame_accuracy.json", json.dumps(out, indent=1))
+    return out
