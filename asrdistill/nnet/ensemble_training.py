@@ -47,15 +47,23 @@ def train_ensemble(ali_dir, feature_dir, prefix: str, exp_dir, dnn: DnnConfig, c
     if dnn.num_outputs <= 0:
         dnn = DnnConfig(**{**asdict(dnn), "num_outputs": train.num_classes})
     dnn = DnnConfig(**{**asdict(dnn), "feature_dim": train.feature_dim})
-    save_experiment_config(exp_dir, dnn=dnn, train=config)
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        save_experiment_config(exp_dir, dnn=dnn, train=config)
     log.info("ensemble of %d: %s, %.1fM parameters each; %d training frames, %d dev frames",
              config.num_members, dnn, dnn.num_parameters() / 1e6, len(train.trainable()), dev.num_frames)
     model = StackedDnn(dnn, config.seeds)
     result = train_stacked(model, train, dev, config, exp_dir)
-    save_members(model, exp_dir, config)
-    with atomic_path(exp_dir / "log_priors.pt") as tmp:
-        torch.save(pdf_log_priors(train.targets, dnn.num_outputs), tmp)
+    if is_main_process():
+        save_members(model, exp_dir, config)
+        with atomic_path(exp_dir / "log_priors.pt") as tmp:
+            torch.save(pdf_log_priors(train.targets, dnn.num_outputs), tmp)
     return result
+
+
+def is_main_process() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def evaluate_members(exp_dir, ali_dir, feature_dir, prefix: str, splits: Sequence[str] = ("dev", "test"),

@@ -153,3 +153,35 @@ def test_training_learns_the_synthetic_task(tmp_path):
     majority = torch.bincount(dev.targets).max().item() / dev.num_frames
     assert min(res["members"]) > majority + 0.3 and (tmp_path / "scalars.jsonl").exists()
     assert any((tmp_path / "tensorboard").glob("events.*"))
+
+
+DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from tests.nnet.synthetic import synthetic_store
+from asrdistill.nnet.dnn import DnnConfig
+from asrdistill.nnet.ensemble import StackedDnn
+from asrdistill.nnet.trainer import TrainConfig, train_stacked
+torch.set_num_threads(1)
+cfg = DnnConfig(feature_dim=5, left_context=2, right_context=1, hidden_layers=2, hidden_dim=16, num_outputs=6)
+tc = TrainConfig(num_members=2, batch_size=32, max_steps=30, eval_every=1000, warmup_steps=5, lr=3e-3)
+model = StackedDnn(cfg, tc.seeds)
+train_stacked(model, synthetic_store(), None, tc, sys.argv[1], progress=False)
+import torch.distributed as dist
+if not dist.is_initialized() or dist.get_rank() == 0:
+    torch.save(model.state_dict(), sys.argv[1] + "/final_params.pt")
+"""
+
+
+def test_torchrun_two_processes_match_one_process(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(DDP_SCRIPT.format(root=str(ROOT)))
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-port=29533",
+                          str(script), str(tmp_path / "two")], capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a = torch.load(tmp_path / "one" / "final_params.pt")
+    b = torch.load(tmp_path / "two" / "final_params.pt")
+    for k in a:  # each rank took half of every member's batch; DDP averaged the gradients
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
