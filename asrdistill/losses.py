@@ -28,6 +28,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def _check_temperature(temperature) -> None:
+    if isinstance(temperature, Tensor):
+        if (temperature <= 0).any():
+            raise ValueError("temperatures must be positive")
+    elif temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+
+
 def softmax_with_temperature(logits: Tensor, temperature: float = 1.0, dim: int = -1) -> Tensor:
     """``softmax(logits / T)``: higher ``T`` gives a softer distribution.
 
@@ -37,15 +45,15 @@ def softmax_with_temperature(logits: Tensor, temperature: float = 1.0, dim: int 
         tensor([0.8808, 0.1192])
         >>> softmax_with_temperature(torch.tensor([2.0, 0.0]), 4.0)
         tensor([0.6225, 0.3775])
+
+    ``temperature`` may be a tensor broadcastable to ``logits`` (one per row or member).
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    _check_temperature(temperature)
     return torch.softmax(logits / temperature, dim=dim)
 
 
 def log_softmax_with_temperature(logits: Tensor, temperature: float = 1.0, dim: int = -1) -> Tensor:
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    _check_temperature(temperature)
     return torch.log_softmax(logits / temperature, dim=dim)
 
 
@@ -103,8 +111,7 @@ class DistillationLoss(nn.Module):
     def __init__(self, temperature: float = 2.0, soft_weight: float = 0.5, hard_weight: float = 0.5,
                  scale_by_t2: bool = True):
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        _check_temperature(temperature)
         self.temperature = temperature
         self.soft_weight = soft_weight
         self.hard_weight = hard_weight

@@ -13,6 +13,7 @@ import click
 from .. import __version__
 from .align import align
 from .decode import decode, score
+from .distill import distill
 from .features import features
 from .prepare import prepare
 from .report import report
@@ -46,3 +47,4 @@ cli.add_command(decode)
 cli.add_command(score)
 cli.add_command(report)
 cli.add_command(train)
+cli.add_command(distill)

@@ -80,6 +80,14 @@ class FrameStore:
         idx = torch.randperm(self.num_frames, generator=gen)[:n].sort().values.to(self.device)
         return FrameStore(self.feats, self.offsets, self.ids, self.targets, idx, self.num_classes)
 
+    def without_utterances(self, ids) -> "FrameStore":
+        """Draw no frames of the utterances ``ids`` (their frames stay in the store)."""
+        dropset = set(ids)
+        drop = torch.tensor([u in dropset for u in self.ids], device=self.device)
+        utt = torch.searchsorted(self.offsets, torch.arange(self.num_frames, device=self.device), right=True) - 1
+        base = self.trainable()
+        return FrameStore(self.feats, self.offsets, self.ids, self.targets, base[~drop[utt[base]]], self.num_classes)
+
     def without_targets(self, classes: List[int]) -> "FrameStore":
         """Drop every utterance containing any of ``classes`` from the frames drawn."""
         if self.targets is None:

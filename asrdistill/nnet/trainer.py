@@ -216,7 +216,8 @@ def train_stacked(
     bad = torch.zeros(n, dtype=torch.long)
     history: List[dict] = []
     step = 0
-    ckpt = exp_dir / "checkpoint.pt"
+    # separate jobs training other members into the same directory keep their own checkpoints
+    ckpt = exp_dir / ("checkpoint.pt" if config.member_offset == 0 else f"checkpoint.m{config.member_offset}.pt")
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
@@ -259,7 +260,7 @@ def train_stacked(
     while step < total_steps and not stopped:
         idx = batch_index(step)
         x = train.windows(idx.reshape(-1), left, right, device).view(idx.shape[0], idx.shape[1], -1)
-        y = train.targets[idx.to(train.device)].to(device)
+        y = train.targets[idx.to(train.device)].to(device) if train.targets is not None else None
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.bf16 and device.type == "cuda"):
             logits = net(x)
         losses = loss_fn(logits.float(), idx, y)  # (N,)

@@ -1,0 +1,180 @@
+"""Distilling an ensemble into one (or several, stacked) student networks.
+
+The student trains through the same engine as the ensemble (:func:`train_stacked`:
+frame store, checkpoints, resume), with the loss
+
+    w_soft T_n^2 CE(softmax(v / T_n), softmax(z / T_n)) + w_hard CE(y, softmax(z))
+
+for student member ``n``. Each student member may have its own temperature ``T_n`` and
+seed, so a temperature sweep or repeated seeds train as one stacked model. The transfer
+set is the training split, a random fraction of its frames, the training split without
+the utterances of some words (the omitted-class experiment), or unlabeled cuts (soft
+targets only).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from ..losses import soft_cross_entropy
+from ..utils.atomic import atomic_path, atomic_write_text
+from .dnn import DnnConfig
+from .ensemble import StackedDnn
+from .ensemble_training import is_main_process, load_split, save_experiment_config
+from .frame_store import FrameStore
+from .teachers import CachedTeacher, OnlineTeacher
+from .trainer import TrainConfig, evaluate, load_members, resolve_device, save_members, train_stacked
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    temperatures: Tuple[float, ...] = field(
+        default=(2.0,), metadata={"help": "Temperature per student member (one value: all members)."})
+    soft_weight: float = field(default=1.0, metadata={"help": "Weight of the soft-target term (scaled by T^2)."})
+    hard_weight: float = field(default=0.25, metadata={"help": "Weight of the hard-label term (T = 1); 0: soft only."})
+    teacher: str = field(default="online", metadata={"help": "Teacher outputs computed in the step or cached once.",
+                                                    "choices": ["online", "cached"]})
+    top_k: int = field(default=0, metadata={"help": "Cached teacher: keep the top k logits per frame (0: all)."})
+    combine: str = field(default="arithmetic", metadata={"help": "How the teacher members' posteriors combine.",
+                                                         "choices": ["arithmetic", "geometric"]})
+    transfer_fraction: float = field(default=1.0, metadata={"help": "Fraction of the training frames in the transfer set."})
+    transfer_seed: int = field(default=0, metadata={"help": "Seed of the transfer-set subset."})
+    omit_words: Tuple[str, ...] = field(default=(), metadata={"help": "Drop utterances containing these words from the transfer set."})
+
+
+def words_of(ali_dir, prefix: str, split: str) -> Dict[str, List[str]]:
+    from lhotse import CutSet
+
+    from ..data.cuts import cut_text
+
+    return {c.id: cut_text(c).split() for c in CutSet.from_file(Path(ali_dir) / f"{prefix}_cuts_{split}.jsonl.gz")}
+
+
+def transfer_store(train: FrameStore, config: DistillConfig, words: Dict[str, List[str]]) -> FrameStore:
+    store = train
+    if config.omit_words:
+        drop = {u for u, ws in words.items() if set(ws) & set(config.omit_words)}
+        store = store.without_utterances(drop)
+        log.info("transfer set without %s: %d of %d utterances dropped", config.omit_words, len(drop), len(train.ids))
+    if config.transfer_fraction < 1:
+        store = store.subset_frames(config.transfer_fraction, config.transfer_seed)
+    return store
+
+
+def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: DnnConfig, config: DistillConfig) -> Dict:
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    train = load_split(ali_dir, feature_dir, prefix, "train")
+    dev = load_split(ali_dir, feature_dir, prefix, "dev")
+    teacher_model = load_members(teacher_dir)
+    student = DnnConfig(**{**asdict(student), "num_outputs": teacher_model.config.num_outputs,
+                           "feature_dim": train.feature_dim})
+    if (student.left_context, student.right_context) != (teacher_model.config.left_context, teacher_model.config.right_context):
+        raise ValueError("student and teacher must use the same context window")
+    if is_main_process():
+        save_experiment_config(exp_dir, dnn=student, distill=config)
+    store = transfer_store(train, config, words_of(ali_dir, prefix, "train") if config.omit_words else {})
+    n = config.num_members
+    temps = list(config.temperatures) * (n if len(config.temperatures) == 1 else 1)
+    if len(temps) != n:
+        raise ValueError(f"{len(config.temperatures)} temperatures for {n} student members")
+    temperature = torch.tensor(temps, dtype=torch.float32, device=device)
+    teacher = OnlineTeacher(teacher_model, config.combine, config.bf16).to(device)
+    info = {"teacher": config.teacher, "teacher_members": teacher_model.num_members, "transfer_frames": len(store.trainable()),
+            "train_frames": train.num_frames}
+    if config.teacher == "cached":
+        # built once per teacher, combination and k; shared by every student of that teacher
+        cache_path = Path(teacher_dir) / f"teacher_cache_{config.combine}_top{config.top_k}.pt"
+        t0 = time.time()
+        if cache_path.exists():
+            cache = CachedTeacher.load(cache_path)
+        else:
+            cache = CachedTeacher.build(teacher, train.to(device), config.top_k)
+            cache.save(cache_path)
+        info.update(cache_seconds=time.time() - t0, cache_bytes=cache.nbytes(), cache_bytes_per_frame=cache.nbytes() / train.num_frames,
+                    top_k=config.top_k, dropped_mass=cache.dropped_mass())
+        source = cache.to(device)
+    else:
+        source = teacher
+    left, right = student.left_context, student.right_context
+    if config.hard_weight and store.targets is None:
+        raise ValueError("hard_weight > 0 needs a labelled transfer set")
+
+    def loss_fn(logits, idx, y):
+        x = store.windows(idx.reshape(-1), left, right, device).view(idx.shape[0], idx.shape[1], -1) \
+            if config.teacher == "online" else None
+        p = source.soft_targets(x, idx, temperature)
+        t = temperature.view(-1, 1, 1)
+        loss = config.soft_weight * (t[:, 0, 0] ** 2) * soft_cross_entropy(logits, p, t).mean(1)
+        if config.hard_weight:
+            nn_, b, c = logits.shape
+            loss = loss + config.hard_weight * F.cross_entropy(logits.reshape(nn_ * b, c), y.reshape(-1),
+                                                               reduction="none").view(nn_, b).mean(1)
+        return loss
+
+    model = StackedDnn(student, config.seeds)
+    t0 = time.time()
+    result = train_stacked(model, store, dev, config, exp_dir, loss_fn)
+    info["train_seconds"] = time.time() - t0
+    if is_main_process():
+        save_members(model, exp_dir, config)
+        with atomic_path(exp_dir / "log_priors.pt") as tmp:
+            torch.save(torch.load(Path(teacher_dir) / "log_priors.pt"), tmp)
+        atomic_write_text(exp_dir / "distill_info.json", json.dumps(info, indent=1))
+    return {**result, **info}
+
+
+@torch.no_grad()
+def tune_bias(exp_dir, ali_dir, feature_dir, prefix: str, word: str, share: float = 0.9,
+              grid: Sequence[float] = tuple(x / 2 for x in range(0, 21))) -> Dict:
+    """The omitted-class experiment's bias correction (the paper's MNIST "3" experiment).
+
+    The classes of ``word`` are the pdfs whose training frames come at least ``share``
+    from utterances containing it. A bias ``delta`` is added to their logits; the value
+    maximizing dev frame accuracy is applied to test. Reports accuracy on the frames of
+    those classes and overall, before and after, per student member.
+    """
+    from ..utils.config import command_line
+
+    words = words_of(ali_dir, prefix, "train")
+    train = load_split(ali_dir, feature_dir, prefix, "train")
+    has_word = torch.tensor([word in words[u] for u in train.ids])
+    utt = torch.searchsorted(train.offsets, torch.arange(train.num_frames), right=True) - 1
+    c = train.num_classes
+    total = torch.bincount(train.targets, minlength=c).double()
+    inside = torch.bincount(train.targets[has_word[utt]], minlength=c).double()
+    classes = torch.nonzero((inside >= share * total) & (total > 0)).flatten()
+    model = load_members(exp_dir).eval()
+    cfg = model.config
+    out = {"word": word, "classes": classes.tolist(), "command": command_line()}
+    for split in ("dev", "test"):
+        store = load_split(ali_dir, feature_dir, prefix, split)
+        logits = torch.cat([model(store.windows(torch.arange(s, min(s + 8192, store.num_frames)), cfg.left_context,
+                                                cfg.right_context)) for s in range(0, store.num_frames, 8192)], dim=1)
+        target_in = torch.isin(store.targets, classes)
+        rows = []
+        for delta in grid:
+            adj = logits.clone()
+            adj[:, :, classes] += delta
+            pred = adj.argmax(-1)
+            rows.append({"delta": delta, "overall": (pred == store.targets).double().mean(1).tolist(),
+                         "word_frames": (pred[:, target_in] == store.targets[target_in]).double().mean(1).tolist()})
+        out[split] = rows
+    dev_mean = [sum(r["overall"]) / len(r["overall"]) for r in out["dev"]]
+    best = max(range(len(grid)), key=lambda i: dev_mean[i])
+    out["best_delta"] = grid[best]
+    out["test_before"] = out["test"][0]
+    out["test_after"] = out["test"][best]
+    atomic_write_text(Path(exp_dir) / f"bias_{word}.json", json.dumps(out, indent=1))
+    return out

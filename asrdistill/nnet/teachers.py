@@ -1,0 +1,122 @@
+"""Teachers for distillation: an ensemble run online, or its outputs cached per frame.
+
+The teacher's logits for a frame are the log of the ensemble's combined distribution
+(arithmetic or geometric mean of the members' posteriors,
+:func:`asrdistill.losses.combine_log_probs`): log-probabilities are valid logits, and
+soft targets at temperature ``T`` are ``softmax(logits / T)``, so the online and the
+cached teacher define the same targets.
+
+* :class:`OnlineTeacher`: the members run forward in the training step (no gradients,
+  bf16 on CUDA) on the student's own windows.
+* :class:`CachedTeacher`: the logits of every frame of the transfer set, computed once;
+  stored in full (float16, ``2 C`` bytes per frame) or as the top ``k`` logits (float16)
+  with their classes (int16 below 32,768 classes) plus the log-normalizer (``logsumexp``
+  of all logits, float32, which measures the mass outside the top k): ``4 k + 4`` bytes.
+
+Imports torch only.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ..losses import combine_log_probs, topk_soft_targets
+from .ensemble import StackedDnn
+from .frame_store import FrameStore
+
+
+class OnlineTeacher:
+    def __init__(self, ensemble: StackedDnn, combine: str = "arithmetic", bf16: bool = True):
+        self.model = ensemble.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.combine = combine
+        self.bf16 = bf16
+
+    def to(self, device) -> "OnlineTeacher":
+        self.model.to(device)
+        return self
+
+    @torch.no_grad()
+    def logits_of_windows(self, x: Tensor) -> Tensor:
+        """``(B, input_dim)`` windows -> ``(B, C)`` ensemble logits (log combined posteriors)."""
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16 and x.device.type == "cuda"):
+            member_logits = self.model(x).float()
+        return combine_log_probs(torch.log_softmax(member_logits, -1), self.combine)
+
+    def soft_targets(self, x: Tensor, frame_index: Tensor, temperature: Tensor) -> Tensor:
+        """``x (N, B, in)``, temperatures ``(N,)`` -> soft targets ``(N, B, C)``."""
+        n, b, _ = x.shape
+        logits = self.logits_of_windows(x.reshape(n * b, -1)).view(n, b, -1)
+        return torch.softmax(logits / temperature.view(n, 1, 1).to(logits.device), dim=-1)
+
+
+class CachedTeacher:
+    """Teacher logits of every frame of a store, computed once (``top_k=0``: all classes)."""
+
+    def __init__(self, logits: Optional[Tensor] = None, top_values: Optional[Tensor] = None,
+                 top_index: Optional[Tensor] = None, log_norm: Optional[Tensor] = None, num_classes: int = 0):
+        self.logits, self.top_values, self.top_index, self.log_norm = logits, top_values, top_index, log_norm
+        self.num_classes = num_classes if logits is None else logits.shape[1]
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, teacher: OnlineTeacher, store: FrameStore, top_k: int = 0, chunk: int = 8192, device=None) -> "CachedTeacher":
+        device = device or next(teacher.model.parameters()).device
+        cfg = teacher.model.config
+        full, values, index, norms = [], [], [], []
+        for s in range(0, store.num_frames, chunk):
+            frames = torch.arange(s, min(s + chunk, store.num_frames), device=store.device)
+            logits = teacher.logits_of_windows(store.windows(frames, cfg.left_context, cfg.right_context, device))
+            if top_k:
+                v, i = logits.topk(top_k, dim=-1)
+                values.append(v.half().cpu())
+                index.append((i.short() if cfg.num_outputs < 2 ** 15 else i.int()).cpu())
+                norms.append(torch.logsumexp(logits, -1).cpu())
+            else:
+                full.append(logits.half().cpu())
+        if top_k:
+            return cls(top_values=torch.cat(values), top_index=torch.cat(index), log_norm=torch.cat(norms),
+                       num_classes=cfg.num_outputs)
+        return cls(logits=torch.cat(full))
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.logits, self.top_values, self.top_index, self.log_norm)
+                   if t is not None)
+
+    def dropped_mass(self) -> float:
+        """Mean teacher probability (T = 1) outside the cached top k (0 for a full cache)."""
+        if self.logits is not None:
+            return 0.0
+        kept = torch.exp(self.top_values.float() - self.log_norm[:, None]).sum(1)
+        return float((1 - kept).clamp(min=0).mean())
+
+    def to(self, device) -> "CachedTeacher":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return CachedTeacher(move(self.logits), move(self.top_values), move(self.top_index), move(self.log_norm),
+                             self.num_classes)
+
+    def soft_targets(self, x: Optional[Tensor], frame_index: Tensor, temperature: Tensor) -> Tensor:
+        n, b = frame_index.shape
+        t = temperature.view(n, 1, 1)
+        if self.logits is not None:
+            logits = self.logits[frame_index.to(self.logits.device)].float()
+            return torch.softmax(logits / t.to(logits.device), dim=-1)
+        flat = frame_index.reshape(-1).to(self.top_values.device)
+        vals = (self.top_values[flat].float().view(n, b, -1) / t.to(self.top_values.device)).view(n * b, -1)
+        return topk_soft_targets(vals, self.top_index[flat], self.num_classes).view(n, b, -1)
+
+    def save(self, path) -> None:
+        from ..utils.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save({"logits": self.logits, "top_values": self.top_values, "top_index": self.top_index,
+                        "log_norm": self.log_norm, "num_classes": self.num_classes}, tmp)
+
+    @classmethod
+    def load(cls, path) -> "CachedTeacher":
+        state = torch.load(path, weights_only=False)
+        return cls(state["logits"], state["top_values"], state["top_index"], state["log_norm"], state["num_classes"])
