@@ -21,6 +21,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
       __po_usage; exit 0 ;;
+    --)
+      shift; __po_args+=("$@"); break ;;
     --*=*)
       __po_name="${1%%=*}"; __po_value="${1#*=}"; shift ;;
     --*)

@@ -8,6 +8,8 @@ prefix=fsdd
 split=test
 model_dir=exp/tri
 model_kind=gmm
+members=          # nnet: comma-separated member indices (default: all)
+combine=arithmetic
 graph_dir=        # default: $model_dir/graph
 out_dir=          # default: $model_dir/decode_$split
 nj=2
@@ -20,6 +22,6 @@ require_asrdistill
 out_dir=${out_dir:-$model_dir/decode_$split}
 stage_done "$out_dir/.decode.done" && exit 0
 asrdistill decode run --feature-dir "$feature_dir" --prefix "$prefix" --split "$split" --model-dir "$model_dir" \
-  --model-kind "$model_kind" ${graph_dir:+--graph-dir "$graph_dir"} --out-dir "$out_dir" --num-jobs "$nj" \
+  --model-kind "$model_kind" ${members:+--members "$members"} --combine "$combine" ${graph_dir:+--graph-dir "$graph_dir"} --out-dir "$out_dir" --num-jobs "$nj" \
   ${config:+--config "$config"}
 mark_done "$out_dir/.decode.done"

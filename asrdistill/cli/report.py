@@ -71,7 +71,8 @@ def report(exp_dir: Path, title: str, out: Path) -> None:
         model_dir = best.parent.parent
         b = json.loads(best.read_text())
         size = _system_size(model_dir)
-        rows.append((model_dir.name, size, b))
+        variant = best.parent.name[len("decode_"):-len("_test")] if best.parent.name.endswith("_test") else ""
+        rows.append((model_dir.name + (f" ({variant})" if variant else ""), size, b))
     if rows:
         lines += ["## WER (acoustic scale tuned on dev, applied to test)", "",
                   "| system | size | acoustic scale | dev %WER | test %WER | test errors | test RTF |",
@@ -92,6 +93,9 @@ def report(exp_dir: Path, title: str, out: Path) -> None:
         for path in sorted(exp_dir.glob("*/frame_accuracy.json")):
             lines.append(f"- {path.parent.name}: `{json.loads(path.read_text()).get('command', '')}`")
         lines.append("")
+    from .report_distill import distillation_sections
+
+    lines += distillation_sections(exp_dir, out.parent if str(out.parent) else Path("."))
     reports = sorted(exp_dir.glob("*/ali/report_*.txt"))
     if reports:
         lines += ["## Forced alignments (DNN targets)", "",

@@ -24,7 +24,7 @@ from typing import Dict, List, Tuple
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 from lhotse.audio import AudioSource
 from lhotse.cut import MonoCut
-from tqdm import tqdm
+from ..utils.progress import progress as tqdm
 
 from ..utils.atomic import atomic_path
 from ..utils.config import save_config

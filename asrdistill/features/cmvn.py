@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Optional
 
 import numpy as np
-from tqdm import tqdm
+from ..utils.progress import progress as tqdm
 
 from ..utils.atomic import atomic_write_text
 

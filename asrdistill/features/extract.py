@@ -27,7 +27,7 @@ from lhotse import CutSet, Features
 from lhotse.cut import Cut, MixedCut, MonoCut
 from lhotse.features.io import LilcomChunkyWriter
 from lhotse.utils import fastcopy
-from tqdm import tqdm
+from ..utils.progress import progress as tqdm
 
 from ..data.audio_check import AudioError, SkipCounter
 from ..data.connected_digits import source_takes

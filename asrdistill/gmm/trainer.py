@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from ..utils.progress import progress as tqdm
 
 from ..utils.atomic import atomic_write_text
 from ..utils.config import save_config

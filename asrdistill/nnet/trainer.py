@@ -183,7 +183,7 @@ def train_stacked(
     progress: bool = True,
 ) -> Dict[str, object]:
     """Train ``model`` (all members at once) on ``train``; returns the final dev evaluation."""
-    from tqdm import tqdm
+    from ..utils.progress import progress as tqdm
 
     from ..utils.atomic import atomic_path
 

@@ -96,6 +96,52 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   $root/recipes/score.sh --dev-dir exp/ensemble/decode_dev --test-dir exp/ensemble/decode_test
 fi
 
+student="--preset small --hidden-layers 3 --hidden-dim 256"   # the members' size: the paper's setting
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: distil the ensemble into students of a member's size (cached full, cached top-k, online teacher)"
+  $root/recipes/distill.sh --exp-dir exp/student $student --config conf/student.yaml
+  $root/recipes/distill.sh --exp-dir exp/student_top10 $student --config conf/student.yaml -- --top-k 10 --num-members 1
+  $root/recipes/distill.sh --exp-dir exp/student_online $student --config conf/student.yaml -- --teacher online --num-members 1
+  for e in student student_top10 student_online; do $root/recipes/evaluate_nnet.sh --exp-dir exp/$e; done
+fi
+
+if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
+  log "Stage 13: soft targets as a regularizer: 3% of the training frames, hard labels vs soft targets"
+  $root/recipes/distill.sh --exp-dir exp/baseline_3pct $student --config conf/student_3pct.yaml -- --soft-weight 0 --hard-weight 1
+  $root/recipes/distill.sh --exp-dir exp/student_3pct $student --config conf/student_3pct.yaml -- --soft-weight 1 --hard-weight 0
+  for e in baseline_3pct student_3pct; do $root/recipes/evaluate_nnet.sh --exp-dir exp/$e; done
+fi
+
+if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
+  log "Stage 14: temperature sweep (one stacked member per T) for a member-size and a tiny student"
+  $root/recipes/distill.sh --exp-dir exp/tsweep_normal $student --config conf/tsweep.yaml
+  $root/recipes/distill.sh --exp-dir exp/tsweep_tiny --preset tiny --hidden-layers 2 --hidden-dim 32 --config conf/tsweep.yaml
+  for e in tsweep_normal tsweep_tiny; do $root/recipes/evaluate_nnet.sh --exp-dir exp/$e; done
+fi
+
+if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
+  log "Stage 15: omitted class: no utterance with THREE in the transfer set; bias correction tuned on dev"
+  $root/recipes/distill.sh --exp-dir exp/student_no3 $student --config conf/student.yaml -- --omit-words THREE --num-members 1
+  $root/recipes/evaluate_nnet.sh --exp-dir exp/student_no3
+  $root/recipes/tune_bias.sh --exp-dir exp/student_no3 --word THREE
+fi
+
+if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
+  log "Stage 16: decode dev and test with single networks (member 0) and the geometric-mean ensemble"
+  for e in ensemble student student_top10 student_online baseline_3pct student_3pct; do
+    for s in dev test; do
+      $root/recipes/decode.sh --model-dir exp/$e --model-kind nnet --members 0 --graph-dir exp/tri/graph --split $s \
+        --out-dir exp/$e/decode_member0_$s --nj $nj
+    done
+    $root/recipes/score.sh --dev-dir exp/$e/decode_member0_dev --test-dir exp/$e/decode_member0_test
+  done
+  for s in dev test; do
+    $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
+      --split $s --out-dir exp/ensemble/decode_geometric_$s --nj $nj
+  done
+  $root/recipes/score.sh --dev-dir exp/ensemble/decode_geometric_dev --test-dir exp/ensemble/decode_geometric_test
+fi
+
 if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then
   log "Stage 20: RESULTS.md"
   $root/recipes/report.sh --exp-dir exp --title FSDD --out RESULTS.md
