@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from ..utils.progress import progress as tqdm
+from .progress import progress as tqdm
 
 log = logging.getLogger(__name__)
 
