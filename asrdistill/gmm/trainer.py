@@ -114,31 +114,42 @@ def _em(pool: ShardPool, tm, gmm: DiagGmmSet, config: GmmTrainConfig, var_floor:
     return tm, gmm
 
 
-def train_mono(cuts_path, cmvn_path, lang_dir, exp_dir, config: MonoConfig = MonoConfig(), num_jobs: int = 2,
-               cut_ids: Optional[Sequence[str]] = None) -> GmmModel:
-    """Train a monophone system on the cuts of ``cuts_path``; writes ``exp_dir``."""
-    import kaldi_hmm_gmm as khg
+def _setup(exp_dir, config, cuts_path, cut_ids):
+    """Output directory, saved config, log, and the utterances to train on."""
     from lhotse import CutSet
-
-    from ..lang.lang_dir import LangDir
 
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, exp_dir / "config.yaml")
-    write = _Log(exp_dir / "log.txt")
+    ids = list(cut_ids) if cut_ids is not None else [c.id for c in CutSet.from_file(cuts_path)]
+    return exp_dir, _Log(exp_dir / "log.txt"), ids
+
+
+def _global_stats(pool: ShardPool, var_floor: float):
+    """Frame count, sum, sum of squares of all shards; global mean, variance and the variance floor."""
+    n, s, ss = [sum(x) for x in zip(*pool.call("feature_stats"))]
+    mean = s / n
+    var = ss / n - mean * mean
+    return n, s, ss, mean, var, var_floor * var
+
+
+def train_mono(cuts_path, cmvn_path, lang_dir, exp_dir, config: MonoConfig = MonoConfig(), num_jobs: int = 2,
+               cut_ids: Optional[Sequence[str]] = None) -> GmmModel:
+    """Train a monophone system on the cuts of ``cuts_path``; writes ``exp_dir``."""
+    import kaldi_hmm_gmm as khg
+
+    from ..lang.lang_dir import LangDir
+
+    exp_dir, write, ids = _setup(exp_dir, config, cuts_path, cut_ids)
     t0 = time.time()
     lang = LangDir(lang_dir)
     topo = lang.topology()
     ctx = khg.monophone_context_dependency(phones=topo.phones, phone2num_pdf_classes=topo.get_phone_to_num_pdf_classes())
     tm = khg.TransitionModel(ctx_dep=ctx, hmm_topo=topo)
     ctx_bytes = context_dependency_to_bytes(ctx)
-    ids = list(cut_ids) if cut_ids is not None else [c.id for c in CutSet.from_file(cuts_path)]
     feature_config = GmmFeatureConfig(config.num_ceps, config.cepstral_lifter, config.delta_order, config.delta_window)
     with ShardPool(make_shards(cuts_path, ids, num_jobs, cmvn_path, lang_dir, feature_config)) as pool:
-        n, s, ss = [sum(x) for x in zip(*pool.call("feature_stats"))]
-        mean = s / n
-        var = ss / n - mean * mean
-        var_floor = config.var_floor * var
+        n, _, _, mean, var, var_floor = _global_stats(pool, config.var_floor)
         gmm = DiagGmmSet.single_gaussian(tm.num_pdfs, mean, var)
         pool.call("set_model", ctx_bytes, tm)
         rep = _report(pool.call("equal_align", config.seed))
@@ -155,26 +166,18 @@ def train_tri(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: TriConfi
               cut_ids: Optional[Sequence[str]] = None) -> GmmModel:
     """Train a triphone system with a decision tree built from ``src_dir``'s alignments."""
     import kaldi_hmm_gmm as khg
-    from lhotse import CutSet
 
     from ..lang.lang_dir import LangDir
 
-    exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, exp_dir / "config.yaml")
-    write = _Log(exp_dir / "log.txt")
+    exp_dir, write, ids = _setup(exp_dir, config, cuts_path, cut_ids)
     t0 = time.time()
     lang = LangDir(lang_dir)
     topo = lang.topology()
     src = GmmModel.load(src_dir)
-    ids = list(cut_ids) if cut_ids is not None else [c.id for c in CutSet.from_file(cuts_path)]
     groups = [[lang.phone_id[p] for p in g.split(",") if p in lang.phone_id] for g in config.shared_roots]
     groups = [g for g in groups if g]
     with ShardPool(make_shards(cuts_path, ids, num_jobs, cmvn_path, lang_dir, src.feature_config)) as pool:
-        n, s, ss = [sum(x) for x in zip(*pool.call("feature_stats"))]
-        mean = s / n
-        var = ss / n - mean * mean
-        var_floor = config.var_floor * var
+        n, s, ss, mean, var, var_floor = _global_stats(pool, config.var_floor)
         pool.call("set_model", src.ctx_bytes, src.tm)
         rep = _report(pool.call("align", src.gmm.state_dict(), config))
         write(f"aligned with {src_dir}: {rep.aligned} utterances, {len(rep.failed)} failed {rep.failed[:10]}")

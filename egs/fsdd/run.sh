@@ -79,6 +79,11 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
     done
     $root/recipes/score.sh --dev-dir exp/$m/decode_dev --test-dir exp/$m/decode_test
   done
+  # the same graph and scores through k2's pruned intersection (k2py), at the same beam
+  for s in dev test; do
+    $root/recipes/decode.sh --model-dir exp/tri --split $s --out-dir exp/tri/decode_k2_$s --nj $nj --config conf/decode_k2.yaml
+  done
+  $root/recipes/score.sh --dev-dir exp/tri/decode_k2_dev --test-dir exp/tri/decode_k2_test
 fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
