@@ -12,7 +12,7 @@ Notation: student logits ``z``, teacher logits ``v``, temperature ``T``, classes
 * :class:`LogitMatchingLoss`: ``0.5 sum_i ((z_i - mean z) - (v_i - mean v))^2``, the
   high-temperature limit.
 * :func:`combine_log_probs`: an ensemble's distribution, arithmetic or geometric mean.
-* :func:`topk_soft_targets`: soft targets from cached top-k teacher logits.
+* :func:`topk_soft_targets`: soft targets from cached top-k teacher logits (+ log-normalizer).
 
 Every per-frame loss accepts a ``mask`` (``True`` = real frame) for padded batches and
 averages over the real frames.
@@ -188,23 +188,37 @@ def ensemble_soft_targets(member_logits: Tensor, temperature: float = 1.0, metho
     return combine_log_probs(log_softmax_with_temperature(member_logits, temperature), method).exp()
 
 
-def topk_soft_targets(top_logits: Tensor, top_index: Tensor, num_classes: int, temperature: float = 1.0) -> Tensor:
+def topk_soft_targets(top_logits: Tensor, top_index: Tensor, num_classes: int, temperature=1.0,
+                      log_norm: Optional[Tensor] = None) -> Tensor:
     """Dense soft targets from cached top-k teacher logits.
 
-    The teacher's distribution at temperature ``T`` restricted to its ``k`` largest logits
-    and renormalized (the mass of the other classes, which the cache's log-normalizer
-    measures, is dropped).
+    With the log-normalizer ``log_norm = logsumexp(v)`` of the full logits, the teacher's
+    probability mass outside the top ``k`` (at ``T = 1``) is known exactly,
+    ``m = 1 - sum_top exp(v_i - log_norm)``; it is spread evenly over the other ``C - k``
+    classes, whose log-probabilities are then ``log(m / (C - k))``, and all ``C``
+    log-probabilities are divided by ``T`` and renormalized. Without ``log_norm`` the top
+    ``k`` are renormalized among themselves (the tail is dropped).
 
     Args:
         top_logits: ``(B, k)`` the largest teacher logits.
         top_index: ``(B, k)`` their classes.
         num_classes: ``C``.
+        temperature: ``T`` (a number, or a tensor broadcastable to ``(B, 1)``).
+        log_norm: ``(B,)`` ``logsumexp`` of all ``C`` teacher logits, or None.
 
     Returns:
-        ``(B, C)`` probabilities, zero outside the top k.
+        ``(B, C)`` probabilities.
     """
-    p = softmax_with_temperature(top_logits.float(), temperature)
-    return torch.zeros(top_logits.shape[0], num_classes, device=top_logits.device).scatter_(1, top_index.long(), p)
+    top = top_logits.float()
+    if log_norm is None:
+        p = softmax_with_temperature(top, temperature)
+        return torch.zeros(top.shape[0], num_classes, device=top.device).scatter_(1, top_index.long(), p)
+    _check_temperature(temperature)
+    k = top.shape[1]
+    top_logp = top - log_norm.float()[:, None]
+    tail = (1.0 - top_logp.exp().sum(1, keepdim=True)).clamp(min=1e-12) / max(num_classes - k, 1)
+    dense = tail.log().expand(-1, num_classes).clone().scatter_(1, top_index.long(), top_logp)
+    return torch.softmax(dense / temperature, dim=-1)
 
 
 def topk_cache(logits: Tensor, k: int) -> Tuple[Tensor, Tensor, Tensor]:

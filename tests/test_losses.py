@@ -93,3 +93,12 @@ def test_topk_soft_targets():
     full = softmax_with_temperature(logits, 2.0)
     torch.testing.assert_close(p[0, [0, 2]], full[0, [0, 2]] / full[0, [0, 2]].sum())
     assert p[0, 1] == 0 and p[0, 3] == 0
+    # with the log-normalizer: the top-k log-probabilities are exact at T = 1, the tail shares the rest evenly
+    q1 = topk_soft_targets(values, index, 4, temperature=1.0, log_norm=lse)
+    exact = softmax_with_temperature(logits, 1.0)
+    torch.testing.assert_close(q1[0, [0, 2]], exact[0, [0, 2]])
+    torch.testing.assert_close(q1[0, 1], q1[0, 3])
+    torch.testing.assert_close(q1[0, [1, 3]].sum(), exact[0, [1, 3]].sum())
+    # k = C: exact at any temperature
+    v4, i4, l4 = topk_cache(logits, 4)
+    torch.testing.assert_close(topk_soft_targets(v4, i4, 4, 3.0, l4), softmax_with_temperature(logits, 3.0))

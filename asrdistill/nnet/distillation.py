@@ -50,6 +50,9 @@ class DistillConfig(TrainConfig):
     transfer_fraction: float = field(default=1.0, metadata={"help": "Fraction of the training frames in the transfer set."})
     transfer_seed: int = field(default=0, metadata={"help": "Seed of the transfer-set subset."})
     omit_words: Tuple[str, ...] = field(default=(), metadata={"help": "Drop utterances containing these words from the transfer set."})
+    transfer_cuts: str = field(
+        default="", metadata={"help": "Unlabeled transfer set: a feature manifest (cuts with features); soft targets only."})
+    transfer_cmvn: str = field(default="", metadata={"help": "CMVN statistics of --transfer-cuts' speakers."})
 
 
 def words_of(ali_dir, prefix: str, split: str) -> Dict[str, List[str]]:
@@ -84,7 +87,14 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
         raise ValueError("student and teacher must use the same context window")
     if is_main_process():
         save_experiment_config(exp_dir, dnn=student, distill=config)
-    store = transfer_store(train, config, words_of(ali_dir, prefix, "train") if config.omit_words else {})
+    if config.transfer_cuts:
+        if config.hard_weight:
+            raise ValueError("an unlabeled transfer set (--transfer-cuts) needs --hard-weight 0")
+        store = FrameStore.from_cuts(config.transfer_cuts, config.transfer_cmvn or None)
+        if config.transfer_fraction < 1:
+            store = store.subset_frames(config.transfer_fraction, config.transfer_seed)
+    else:
+        store = transfer_store(train, config, words_of(ali_dir, prefix, "train") if config.omit_words else {})
     n = config.num_members
     temps = list(config.temperatures) * (n if len(config.temperatures) == 1 else 1)
     if len(temps) != n:
@@ -94,22 +104,22 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
     info = {"teacher": config.teacher, "teacher_members": teacher_model.num_members, "transfer_frames": len(store.trainable()),
             "train_frames": train.num_frames}
     if config.teacher == "cached":
-        # built once per teacher, combination and k; shared by every student of that teacher
-        cache_path = Path(teacher_dir) / f"teacher_cache_{config.combine}_top{config.top_k}.pt"
+        # built once per teacher, combination, k and transfer set; shared by every student of that teacher
+        source_name = "train" if not config.transfer_cuts else Path(config.transfer_cuts).name.split(".")[0]
+        cache_path = Path(teacher_dir) / f"teacher_cache_{config.combine}_top{config.top_k}_{source_name}.pt"
         t0 = time.time()
         if cache_path.exists():
             cache = CachedTeacher.load(cache_path)
         else:
-            cache = CachedTeacher.build(teacher, train.to(device), config.top_k)
+            cache = CachedTeacher.build(teacher, (store if config.transfer_cuts else train).to(device), config.top_k)
             cache.save(cache_path)
-        info.update(cache_seconds=time.time() - t0, cache_bytes=cache.nbytes(), cache_bytes_per_frame=cache.nbytes() / train.num_frames,
+        info.update(cache_seconds=time.time() - t0, cache_bytes=cache.nbytes(),
+                    cache_bytes_per_frame=cache.nbytes() / (store if config.transfer_cuts else train).num_frames,
                     top_k=config.top_k, dropped_mass=cache.dropped_mass())
         source = cache.to(device)
     else:
         source = teacher
     left, right = student.left_context, student.right_context
-    if config.hard_weight and store.targets is None:
-        raise ValueError("hard_weight > 0 needs a labelled transfer set")
 
     def loss_fn(logits, idx, y):
         x = store.windows(idx.reshape(-1), left, right, device).view(idx.shape[0], idx.shape[1], -1) \

@@ -11,7 +11,9 @@ cached teacher define the same targets.
 * :class:`CachedTeacher`: the logits of every frame of the transfer set, computed once;
   stored in full (float16, ``2 C`` bytes per frame) or as the top ``k`` logits (float16)
   with their classes (int16 below 32,768 classes) plus the log-normalizer (``logsumexp``
-  of all logits, float32, which measures the mass outside the top k): ``4 k + 4`` bytes.
+  of all logits, float32): ``4 k + 4`` bytes. The mass outside the top k, known from the
+  log-normalizer, is spread evenly over the other classes
+  (:func:`asrdistill.losses.topk_soft_targets`).
 
 Imports torch only.
 """
@@ -106,8 +108,9 @@ class CachedTeacher:
             logits = self.logits[frame_index.to(self.logits.device)].float()
             return torch.softmax(logits / t.to(logits.device), dim=-1)
         flat = frame_index.reshape(-1).to(self.top_values.device)
-        vals = (self.top_values[flat].float().view(n, b, -1) / t.to(self.top_values.device)).view(n * b, -1)
-        return topk_soft_targets(vals, self.top_index[flat], self.num_classes).view(n, b, -1)
+        temps = t.to(self.top_values.device).expand(n, b, 1).reshape(n * b, 1)
+        return topk_soft_targets(self.top_values[flat], self.top_index[flat], self.num_classes, temps,
+                                 self.log_norm[flat]).view(n, b, -1)
 
     def save(self, path) -> None:
         from ..utils.atomic import atomic_path

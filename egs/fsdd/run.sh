@@ -75,7 +75,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: decode dev and test with the GMM systems; acoustic scale tuned on dev"
   for m in mono tri; do
     for s in dev test; do
-      $root/recipes/decode.sh --model-dir exp/$m --split $s --nj $nj
+      $root/recipes/decode.sh --model-dir exp/$m --split $s --nj $nj --config conf/decode.yaml
     done
     $root/recipes/score.sh --dev-dir exp/$m/decode_dev --test-dir exp/$m/decode_test
   done
@@ -96,7 +96,8 @@ fi
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
   for s in dev test; do
-    $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split $s --nj $nj
+    $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split $s --nj $nj \
+      --config conf/decode.yaml
   done
   $root/recipes/score.sh --dev-dir exp/ensemble/decode_dev --test-dir exp/ensemble/decode_test
 fi
@@ -136,13 +137,13 @@ if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
   for e in ensemble student student_top10 student_online baseline_3pct student_3pct; do
     for s in dev test; do
       $root/recipes/decode.sh --model-dir exp/$e --model-kind nnet --members 0 --graph-dir exp/tri/graph --split $s \
-        --out-dir exp/$e/decode_member0_$s --nj $nj
+        --out-dir exp/$e/decode_member0_$s --nj $nj --config conf/decode.yaml
     done
     $root/recipes/score.sh --dev-dir exp/$e/decode_member0_dev --test-dir exp/$e/decode_member0_test
   done
   for s in dev test; do
     $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
-      --split $s --out-dir exp/ensemble/decode_geometric_$s --nj $nj
+      --split $s --out-dir exp/ensemble/decode_geometric_$s --nj $nj --config conf/decode.yaml
   done
   $root/recipes/score.sh --dev-dir exp/ensemble/decode_geometric_dev --test-dir exp/ensemble/decode_geometric_test
 fi

@@ -24,7 +24,7 @@ from asrdistill.lang.lexicon import cmudict_lexicon  # noqa: E402
 def system(fsdd_subset, tmp_path_factory):
     root = tmp_path_factory.mktemp("gmm")
     cuts = prepare_fsdd(fsdd_subset, root / "m", FsddConfig(utterances_per_speaker=15))
-    for split in ("train", "test"):
+    for split in ("train", "dev", "test"):
         out = compute_features(cuts[split], root / "f", "fsdd", split, FbankConfig(), num_jobs=1, progress=False)
         compute_cmvn_stats(out, progress=False).save(root / "f" / f"fsdd_cmvn_{split}.json")
     lex, _ = cmudict_lexicon("ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE".split())
@@ -128,3 +128,47 @@ def test_kaldi_and_k2_backends_agree(system):
         same_path += a.tids == b.tids
         n += 1
     assert same_path >= 0.9 * n  # ties and near-ties between optional-silence placements may differ
+
+
+
+def test_ensemble_and_distillation_pipeline_on_real_alignments(system):
+    """Train a tiny ensemble on the tied-state targets, distil it (cached top-k teacher, unlabeled
+    transfer set, omitted word) and check that every stage learns and writes its outputs."""
+    import json
+
+    from asrdistill.nnet.distillation import DistillConfig, distill, tune_bias
+    from asrdistill.nnet.dnn import DnnConfig
+    from asrdistill.nnet.ensemble_training import evaluate_members, train_ensemble
+    from asrdistill.nnet.trainer import TrainConfig
+
+    root, _, tri = system
+    ali = root / "ali_all"
+    for split in ("train", "dev", "test"):
+        align_split(root / "tri", root / "f" / f"fsdd_cuts_{split}.jsonl.gz", root / "f" / f"fsdd_cmvn_{split}.json",
+                    ali, "fsdd", split, AlignOptions(), num_jobs=1)
+    dnn = DnnConfig(hidden_layers=2, hidden_dim=64, left_context=5, right_context=2)
+    train_ensemble(ali, root / "f", "fsdd", root / "ens", dnn,
+                   TrainConfig(num_members=2, max_steps=300, eval_every=150, warmup_steps=30, lr=2e-3, batch_size=128))
+    fa = evaluate_members(root / "ens", ali, root / "f", "fsdd")
+    majority = np.bincount(SplitAlignment.load(ali / "fsdd_ali_test.npz").pdfs).max() / len(
+        SplitAlignment.load(ali / "fsdd_ali_test.npz").pdfs)
+    assert min(fa["test"]["members"]) > majority + 0.05 and (root / "ens" / "log_priors.pt").exists()
+    common = dict(num_members=1, max_steps=200, eval_every=100, warmup_steps=20, lr=2e-3, batch_size=128, seed=50)
+    res = distill(root / "ens", ali, root / "f", "fsdd", root / "stu_top5", dnn,
+                  DistillConfig(teacher="cached", top_k=5, temperatures=(2.0,), **common))
+    info = json.loads((root / "stu_top5" / "distill_info.json").read_text())
+    assert info["cache_bytes_per_frame"] == 4 * 5 + 4 and 0 <= info["dropped_mass"] < 1
+    assert res["best_dev_acc"][0] > majority
+    unl = distill(root / "ens", ali, root / "f", "fsdd", root / "stu_unlabeled", dnn,
+                  DistillConfig(teacher="cached", hard_weight=0.0, transfer_cuts=str(root / "f" / "fsdd_cuts_test.jsonl.gz"),
+                                transfer_cmvn=str(root / "f" / "fsdd_cmvn_test.json"), **common))
+    test_frames = sum(c.features.num_frames for c in CutSet.from_file(root / "f" / "fsdd_cuts_test.jsonl.gz"))
+    assert unl["transfer_frames"] == test_frames and unl["best_dev_acc"][0] > majority
+    with pytest.raises(ValueError, match="hard-weight 0"):
+        distill(root / "ens", ali, root / "f", "fsdd", root / "bad", dnn,
+                DistillConfig(hard_weight=0.5, transfer_cuts=str(root / "f" / "fsdd_cuts_test.jsonl.gz"), **common))
+    no3 = distill(root / "ens", ali, root / "f", "fsdd", root / "stu_no3", dnn,
+                  DistillConfig(teacher="cached", omit_words=("THREE",), **common))
+    assert no3["transfer_frames"] < no3["train_frames"]
+    bias = tune_bias(root / "stu_no3", ali, root / "f", "fsdd", "THREE")
+    assert bias["classes"] and bias["best_delta"] >= 0 and len(bias["test"]) == len(bias["dev"])
