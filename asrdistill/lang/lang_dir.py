@@ -96,11 +96,8 @@ def _lexicon_fst_text(entries, phone_id, word_id, sil_prob: float, disambig_loop
         for ph in pron[:-1]:
             lines.append(f"{s} {next_state} {phone_id[ph]} {out}")
             s, out, next_state = next_state, 0, next_state + 1
-        last = phone_id[pron[-1]]
-        if sil_prob > 0 and not pron[-1].startswith("#"):
-            lines.append(f"{s} {loop} {last} {out} {nosil_cost}")
-            lines.append(f"{s} {sil} {last} {out} {sil_cost}")
-        elif sil_prob > 0:  # a disambiguation symbol ends the word: silence may follow it
+        last = phone_id[pron[-1]]  # the last phone, or the disambiguation symbol that ends the word
+        if sil_prob > 0:
             lines.append(f"{s} {loop} {last} {out} {nosil_cost}")
             lines.append(f"{s} {sil} {last} {out} {sil_cost}")
         else:
