@@ -73,13 +73,6 @@ class CmvnStats:
             stats.sumsq[k] = np.asarray(v["sumsq"], dtype=np.float64)
         return stats
 
-    def merge(self, other: "CmvnStats") -> "CmvnStats":
-        for k in other.count:
-            if k in self.count:
-                raise ValueError(f"CMVN key {k!r} present in both statistics")
-            self.count[k], self.sum[k], self.sumsq[k] = other.count[k], other.sum[k], other.sumsq[k]
-        return self
-
 
 def compute_cmvn_stats(cuts: Iterable, key: Optional[Callable] = None, progress: bool = True) -> CmvnStats:
     """Accumulate statistics of every cut's features under ``key(cut)`` (default: speaker)."""

@@ -92,6 +92,11 @@ class Shard:
             self.ids.append(cut.id)
             self.feats.append(gmm_features(load_features(cut, cmvn, norm_vars=False), spec.feature_config))
             self.words.append(self.lang.word_ids(cut_text(cut), where=f"cut {cut.id}"))
+        # all frames of the shard in one tensor (built once); self.feats holds per-utterance views of it
+        self.store = torch.cat(self.feats) if self.feats else torch.zeros(0, spec.feature_config.dim(0))
+        lengths = [f.shape[0] for f in self.feats]
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.feats = [self.store[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
         self.ali: Dict[str, np.ndarray] = {}
         self.graphs: Dict[str, Any] = {}
         self.tm = None
@@ -120,7 +125,7 @@ class Shard:
         self.tm = tm
 
     def feature_stats(self) -> Tuple[int, torch.Tensor, torch.Tensor]:
-        allf = torch.cat(self.feats).double()
+        allf = self.store.double()
         return allf.shape[0], allf.sum(0), (allf * allf).sum(0)
 
     # ------------------------------------------------------------------ alignment
@@ -148,7 +153,7 @@ class Shard:
         sil_pdfs = torch.from_numpy(np.unique(self.tables.pdf[1:][np.isin(self.tables.phone[1:], self.lang.silence_phones)]))
         config = khg.AlignConfig(beam=opts.beam, retry_beam=opts.retry_beam, careful=False)
         report = AlignReport()
-        all_ll = gmm.log_likelihoods(torch.cat(self.feats))  # every frame of the shard in large chunks
+        all_ll = gmm.log_likelihoods(self.store)  # every frame of the shard in large chunks
         start = 0
         for u, f in zip(self.ids, self.feats):
             ll = all_ll[start : start + f.shape[0]]
@@ -178,9 +183,11 @@ class Shard:
 
     def _aligned(self):
         us = [i for i, u in enumerate(self.ids) if u in self.ali]
-        feats = torch.cat([self.feats[i] for i in us]) if us else torch.zeros(0, self.feats[0].shape[1])
         tids = np.concatenate([self.ali[self.ids[i]] for i in us]) if us else np.zeros(0, np.int32)
-        return feats, tids
+        if len(us) == len(self.ids):  # the usual case: no copy
+            return self.store, tids
+        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in us]) if us else np.zeros(0, np.int64)
+        return self.store[torch.from_numpy(rows)], tids
 
     def accumulate(self, gmm_state: dict) -> Tuple[GmmStats, np.ndarray]:
         gmm = DiagGmmSet.from_state_dict(gmm_state)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from ..losses import soft_cross_entropy
 from ..utils.atomic import atomic_path, atomic_write_text
@@ -31,7 +30,7 @@ from .ensemble import StackedDnn
 from .ensemble_training import is_main_process, load_split, save_experiment_config
 from .frame_store import FrameStore
 from .teachers import CachedTeacher, OnlineTeacher
-from .trainer import TrainConfig, evaluate, load_members, resolve_device, save_members, train_stacked
+from .trainer import TrainConfig, hard_label_loss, load_members, resolve_device, save_members, train_stacked
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +127,7 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
         t = temperature.view(-1, 1, 1)
         loss = config.soft_weight * (t[:, 0, 0] ** 2) * soft_cross_entropy(logits, p, t).mean(1)
         if config.hard_weight:
-            nn_, b, c = logits.shape
-            loss = loss + config.hard_weight * F.cross_entropy(logits.reshape(nn_ * b, c), y.reshape(-1),
-                                                               reduction="none").view(nn_, b).mean(1)
+            loss = loss + config.hard_weight * hard_label_loss(logits, idx, y)
         return loss
 
     model = StackedDnn(student, config.seeds)
@@ -160,7 +157,7 @@ def tune_bias(exp_dir, ali_dir, feature_dir, prefix: str, word: str, share: floa
     words = words_of(ali_dir, prefix, "train")
     train = load_split(ali_dir, feature_dir, prefix, "train")
     has_word = torch.tensor([word in words[u] for u in train.ids])
-    utt = torch.searchsorted(train.offsets, torch.arange(train.num_frames), right=True) - 1
+    utt = train.frame_utterances()
     c = train.num_classes
     total = torch.bincount(train.targets, minlength=c).double()
     inside = torch.bincount(train.targets[has_word[utt]], minlength=c).double()

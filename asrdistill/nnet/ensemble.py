@@ -70,7 +70,7 @@ class StackedDnn(nn.Module):
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.num_members, -1, -1)
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b.to(x.dtype) if x.dtype != b.dtype else b, x, w.to(x.dtype) if x.dtype != w.dtype else w)
+            x = torch.baddbmm(b.to(x.dtype), x, w.to(x.dtype))  # .to is free when the dtype already matches
             if l + 1 < len(self.weights):
                 x = self.dropout(torch.relu(x))
         return x

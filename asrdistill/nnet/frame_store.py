@@ -80,24 +80,18 @@ class FrameStore:
         idx = torch.randperm(self.num_frames, generator=gen)[:n].sort().values.to(self.device)
         return FrameStore(self.feats, self.offsets, self.ids, self.targets, idx, self.num_classes)
 
+    def frame_utterances(self) -> Tensor:
+        """``(N,)`` index of the utterance each frame belongs to."""
+        frames = torch.arange(self.num_frames, device=self.device)
+        return torch.searchsorted(self.offsets, frames, right=True) - 1
+
     def without_utterances(self, ids) -> "FrameStore":
-        """Draw no frames of the utterances ``ids`` (their frames stay in the store)."""
+        """Draw no frames of the utterances ``ids`` (their frames stay in the store, as context)."""
         dropset = set(ids)
         drop = torch.tensor([u in dropset for u in self.ids], device=self.device)
-        utt = torch.searchsorted(self.offsets, torch.arange(self.num_frames, device=self.device), right=True) - 1
         base = self.trainable()
-        return FrameStore(self.feats, self.offsets, self.ids, self.targets, base[~drop[utt[base]]], self.num_classes)
-
-    def without_targets(self, classes: List[int]) -> "FrameStore":
-        """Drop every utterance containing any of ``classes`` from the frames drawn."""
-        if self.targets is None:
-            raise ValueError("the store has no targets")
-        bad = torch.isin(self.targets, torch.tensor(classes, device=self.device))
-        utt = torch.searchsorted(self.offsets, torch.arange(self.num_frames, device=self.device), right=True) - 1
-        bad_utts = torch.unique(utt[bad])
-        keep = ~torch.isin(utt, bad_utts)
-        base = self.trainable()
-        return FrameStore(self.feats, self.offsets, self.ids, self.targets, base[keep[base]], self.num_classes)
+        return FrameStore(self.feats, self.offsets, self.ids, self.targets, base[~drop[self.frame_utterances()[base]]],
+                          self.num_classes)
 
     # ------------------------------------------------------------------ building
     @classmethod

@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..losses import combine_log_probs, topk_soft_targets
+from ..losses import combine_log_probs, topk_cache, topk_soft_targets
 from .ensemble import StackedDnn
 from .frame_store import FrameStore
 
@@ -74,10 +74,10 @@ class CachedTeacher:
             frames = torch.arange(s, min(s + chunk, store.num_frames), device=store.device)
             logits = teacher.logits_of_windows(store.windows(frames, cfg.left_context, cfg.right_context, device))
             if top_k:
-                v, i = logits.topk(top_k, dim=-1)
+                v, i, lse = topk_cache(logits, top_k)
                 values.append(v.half().cpu())
                 index.append((i.short() if cfg.num_outputs < 2 ** 15 else i.int()).cpu())
-                norms.append(torch.logsumexp(logits, -1).cpu())
+                norms.append(lse.cpu())
             else:
                 full.append(logits.half().cpu())
         if top_k:

@@ -73,11 +73,15 @@ def test_frame_store_windows_equal_operator():
     torch.testing.assert_close(out, ref[idx])
     sub = store.subset_frames(0.1, seed=1)
     assert abs(len(sub.trainable()) - 0.1 * store.num_frames) <= 1 and torch.equal(sub.feats, store.feats)
-    no3 = store.without_targets([3])
+    with3 = [u for k, u in enumerate(store.ids) if (store.targets[store.offsets[k]:store.offsets[k + 1]] == 3).any()]
+    no3 = store.without_utterances(with3)
     kept = no3.trainable()
-    utt = torch.searchsorted(store.offsets, kept, right=True) - 1
+    utt = torch.searchsorted(store.offsets, kept, right=True) - 1  # naive reference for frame_utterances
+    assert torch.equal(utt, store.frame_utterances()[kept])
     for u in utt.unique():
         assert not (store.targets[store.offsets[u]:store.offsets[u + 1]] == 3).any()
+    assert len(kept) == store.num_frames - sum(int(store.offsets[store.ids.index(u) + 1] - store.offsets[store.ids.index(u)])
+                                               for u in with3)
 
 
 TRAIN_SCRIPT = """
