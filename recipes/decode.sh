@@ -10,6 +10,10 @@ model_dir=exp/tri
 model_kind=gmm
 members=          # nnet: comma-separated member indices (default: all)
 combine=arithmetic
+logit_bias=       # nnet: bias_WORD.json of `asrdistill distill bias`
+top_n=1           # specialists: specialists of the generalist's top-n classes take part
+scales_from=      # decode only the acoustic scale that is best in this (dev) decoding directory
+each_member=false # nnet: decode each member of --members as a system of its own (--out-dir with {member})
 graph_dir=        # default: $model_dir/graph
 out_dir=          # default: $model_dir/decode_$split
 nj=2
@@ -20,8 +24,14 @@ help_message="Usage: $0 [options]  (decode a split; WER per acoustic scale, RTF)
 require_asrdistill
 
 out_dir=${out_dir:-$model_dir/decode_$split}
-stage_done "$out_dir/.decode.done" && exit 0
+# one marker per call; with {member} in --out-dir, beside the member directories
+marker="$out_dir/.decode.done"
+case "$out_dir" in *"{member}"*) marker="$(dirname "$out_dir")/.$(basename "${out_dir//\{member\}/${members//,/_}}").done" ;; esac
+stage_done "$marker" && exit 0
 asrdistill decode run --feature-dir "$feature_dir" --prefix "$prefix" --split "$split" --model-dir "$model_dir" \
-  --model-kind "$model_kind" ${members:+--members "$members"} --combine "$combine" ${graph_dir:+--graph-dir "$graph_dir"} --out-dir "$out_dir" --num-jobs "$nj" \
+  --model-kind "$model_kind" ${members:+--members "$members"} --combine "$combine" \
+  ${logit_bias:+--logit-bias "$logit_bias"} --top-n "$top_n" ${scales_from:+--scales-from "$scales_from"} \
+  $([ "$each_member" = true ] && echo --each-member) \
+  ${graph_dir:+--graph-dir "$graph_dir"} --out-dir "$out_dir" --num-jobs "$nj" \
   ${config:+--config "$config"}
-mark_done "$out_dir/.decode.done"
+mark_done "$marker"

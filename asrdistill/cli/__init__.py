@@ -17,6 +17,7 @@ from .distill import distill
 from .features import features
 from .prepare import prepare
 from .report import report
+from .specialists import specialists
 from .summary import summary
 from .train import train
 
@@ -48,3 +49,4 @@ cli.add_command(score)
 cli.add_command(report)
 cli.add_command(train)
 cli.add_command(distill)
+cli.add_command(specialists)

@@ -74,20 +74,29 @@ def graph_cmd(config, lang_dir: Path, model_dir: Path, arpa: Path, out_dir: Opti
 @click.option("--split", default="test", help="Split to decode.")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
               help="Acoustic model.")
-@click.option("--model-kind", type=click.Choice(["gmm", "nnet"]), default="gmm", help="Kind of acoustic model.")
+@click.option("--model-kind", type=click.Choice(["gmm", "nnet", "specialists"]), default="gmm",
+              help="Kind of acoustic model (specialists: MODEL_DIR holds specialists of a generalist).")
 @click.option("--tree-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
               help="nnet: the GMM system whose tree defines the network's outputs (and the graph).")
 @click.option("--members", default="", help="nnet: comma-separated member indices to use (default: all).")
 @click.option("--combine", type=click.Choice(["arithmetic", "geometric"]), default="arithmetic",
               help="nnet: how members' posteriors are combined.")
+@click.option("--logit-bias", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="nnet: bias_WORD.json of 'asrdistill distill bias', added to the word's classes' logits.")
+@click.option("--top-n", type=int, default=1, help="specialists: specialists of the generalist's top-n classes take part.")
+@click.option("--each-member/--combined", default=False, show_default=True,
+              help="nnet: decode every member (of --members) as a system of its own; --out-dir (and --scales-from) then "
+              "contain {member}. --combined: one system, the members' combination.")
+@click.option("--scales-from", default=None,
+              help="Decode only the acoustic scale that is best in this (dev) decoding directory.")
 @click.option("--graph-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Default: MODEL_DIR/graph.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Default: MODEL_DIR/decode_SPLIT.")
 @click.option("--num-jobs", "-j", type=int, default=2, help="Parallel worker processes.")
 @with_config(DecodeConfig)
-def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir, members, combine, graph_dir, out_dir,
-            num_jobs) -> None:
+def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir, members, combine, logit_bias, top_n,
+            each_member, scales_from, graph_dir, out_dir, num_jobs) -> None:
     """Decode a split for each acoustic scale: recogs/errs files, WER and RTF."""
     from ..decode.runner import decode_split
 
@@ -97,23 +106,36 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
     cmvn = feature_dir / f"{prefix}_cmvn_{split}.json"
     spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": str(cmvn) if cmvn.exists() else None,
             "tree_dir": str(tree_dir), "combine": combine,
-            "members": [int(m) for m in members.split(",")] if members else None}
-    default_graph = (tree_dir if model_kind == "nnet" else model_dir) / "graph"
-    results = decode_split(spec, graph_dir or default_graph, cuts, out_dir or model_dir / f"decode_{split}", split,
-                           config, num_jobs)
-    for r in results.values():
-        click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+            "members": [int(m) for m in members.split(",")] if members else None,
+            "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
+    if each_member and not members:
+        from ..nnet.trainer import load_members
+
+        spec["members"] = list(range(load_members(model_dir).num_members))
+    default_graph = (model_dir if model_kind == "gmm" else tree_dir) / "graph"
+    try:
+        systems = decode_split(spec, graph_dir or default_graph, cuts, out_dir or model_dir / f"decode_{split}", split,
+                               config, num_jobs, scales_from)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e))
+    for results in systems:
+        for r in results.values():
+            click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
 
 
 @click.command()
-@click.option("--dev-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="Decoding directory of the dev split (tunes the acoustic scale).")
-@click.option("--test-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="Decoding directory of the test split.")
-def score(dev_dir: Path, test_dir: Path) -> None:
+@click.option("--dev-dir", required=True, help="Decoding directory of the dev split (tunes the acoustic scale).")
+@click.option("--test-dir", required=True, help="Decoding directory of the test split.")
+@click.option("--members", default="", help="Comma-separated member indices: the directories contain {member}.")
+def score(dev_dir: str, test_dir: str, members: str) -> None:
     """Apply the acoustic scale that is best on dev to test; writes TEST_DIR/best.json."""
     from ..decode.runner import tune_and_score
 
-    out = tune_and_score(dev_dir, test_dir)
-    click.echo(f"acoustic scale {out['acoustic_scale']:g} (best on dev): dev {out['dev']['line']}\n"
-               f"test {out['test']['line']}  RTF {out['test']['rtf']:.4f}")
+    for m in [x for x in members.split(",") if x] or [""]:
+        dev, test = Path(dev_dir.format(member=m)), Path(test_dir.format(member=m))
+        for d in (dev, test):
+            if not (d / "results.json").exists():
+                raise click.ClickException(f"{d}/results.json does not exist: decode first")
+        out = tune_and_score(dev, test)
+        click.echo(f"{test}: acoustic scale {out['acoustic_scale']:g} (best on dev): dev {out['dev']['line']}\n"
+                   f"test {out['test']['line']}  RTF {out['test']['rtf']:.4f}")

@@ -96,6 +96,9 @@ def report(exp_dir: Path, title: str, out: Path) -> None:
     from .report_distill import distillation_sections
 
     lines += distillation_sections(exp_dir, out.parent if str(out.parent) else Path("."))
+    from .report_specialists import specialist_sections
+
+    lines += specialist_sections(exp_dir)
     reports = sorted(exp_dir.glob("*/ali/report_*.txt"))
     if reports:
         lines += ["## Forced alignments (DNN targets)", "",

@@ -34,6 +34,17 @@ def _wer(exp: Path, decode: str) -> str:
     return f"{best['test']['wer']:.2f}" if best else "-"
 
 
+def _word_recall(exp: Path, decode: str, word: str) -> str:
+    """How many reference occurrences of ``word`` in the test split the tuned decoding got right (aligned)."""
+    best = _json(exp / f"decode_{decode}test" / "best.json")
+    if not best:
+        return "-"
+    from ..decode.scoring import word_recall
+
+    hits, total = word_recall(exp / f"decode_{decode}test", best["test"]["name"], word)
+    return f"{hits} / {total}"
+
+
 def _row(label: str, fa: dict, key: str, wer: str, note: str = "") -> str:
     if key == "members":
         dev, test = fa["dev"]["members"], fa["test"]["members"]
@@ -121,8 +132,11 @@ def distillation_sections(exp_dir: Path, out_dir: Path) -> List[str]:
             for split in ("dev", "test"):
                 lines.append(f"| {d['hidden_layers']} x {d['hidden_dim']} ({split}) | "
                              + " | ".join(f"{100 * a:.2f}" for a in fa[split]["members"]) + " |")
+            lines.append(f"| {d['hidden_layers']} x {d['hidden_dim']} (test %WER) | "
+                         + " | ".join(_wer(exp_dir / n, f"member{i}_") for i in range(len(fa["test"]["members"]))) + " |")
         png = _plot_sweep(sweep, out_dir)
-        lines += ["", f"![temperature sweep]({png})", "",
+        lines += ["", "Rows 1-2 of each student: frame accuracy (%); row 3: test WER, each temperature's network decoded "
+                  "on its own (acoustic scale tuned on dev).", "", f"![temperature sweep]({png})", "",
                   "(The paper: with 300+ units per layer all temperatures above 8 gave similar results; with 30 units, "
                   "temperatures of 2.5 to 4 worked best.)", ""]
 
@@ -134,10 +148,15 @@ def distillation_sections(exp_dir: Path, out_dir: Path) -> List[str]:
                   f"The classes of THREE: the {len(bias['classes'])} tied states whose training frames come at least 90% from "
                   "utterances with THREE. Bias added to their logits, tuned on dev (best "
                   f"{bias['best_delta']:g}); test frame accuracy, mean over {len(b['overall'])} seed(s):", "",
-                  "| | frames of THREE's classes | all frames |", "|---|---|---|",
-                  f"| student without THREE, no bias | {mean(b['word_frames']):.2f} | {mean(b['overall']):.2f} |",
-                  f"| with the dev-tuned bias {bias['best_delta']:g} | {mean(a['word_frames']):.2f} | {mean(a['overall']):.2f} |",
-                  "", f"Command: `{bias['command']}`", ""]
+                  "| | frames of THREE's classes | all frames | test %WER | THREE in the test transcripts: recognized |",
+                  "|---|---|---|---|---|",
+                  f"| student without THREE, no bias | {mean(b['word_frames']):.2f} | {mean(b['overall']):.2f} | "
+                  f"{_wer(exp_dir / 'student_no3', 'member0_')} | {_word_recall(exp_dir / 'student_no3', 'member0_', 'THREE')} |",
+                  f"| with the dev-tuned bias {bias['best_delta']:g} | {mean(a['word_frames']):.2f} | {mean(a['overall']):.2f} | "
+                  f"{_wer(exp_dir / 'student_no3', 'bias_')} | {_word_recall(exp_dir / 'student_no3', 'bias_', 'THREE')} |",
+                  "", "Test WER: decoded with the student's logits, and with the bias added to the logits of THREE's classes "
+                  "(`asrdistill decode run --logit-bias exp/student_no3/bias_THREE.json`).", "",
+                  f"Command: `{bias['command']}`", ""]
 
     full, top = _json(exp_dir / "student" / "distill_info.json"), _json(exp_dir / "student_top10" / "distill_info.json")
     online = _json(exp_dir / "student_online" / "distill_info.json")

@@ -54,9 +54,15 @@ class NnetScorer:
         cmvn_path: per-speaker CMVN statistics of the split.
         members: which members (indices into the sorted member files); default: all.
         combine: ``arithmetic`` (mean of posteriors) or ``geometric`` (normalized mean of log posteriors).
+        logit_bias: a ``bias_WORD.json`` of ``asrdistill distill bias``: its dev-tuned bias is added to
+            the logits of the omitted word's classes.
+        each_member: return every member's scores, ``(N, T, num_pdfs)``, instead of combining them.
     """
 
-    def __init__(self, exp_dir, tree_dir, cmvn_path=None, members=None, combine: str = "arithmetic"):
+    def __init__(self, exp_dir, tree_dir, cmvn_path=None, members=None, combine: str = "arithmetic", logit_bias=None,
+                 each_member: bool = False):
+        import json
+
         from ..features.cmvn import CmvnStats
         from ..nnet.trainer import load_members
 
@@ -72,15 +78,50 @@ class NnetScorer:
         self.cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
         if combine not in ("arithmetic", "geometric"):
             raise ValueError(f"combine must be arithmetic or geometric, got {combine!r}")
-        self.combine = combine
+        self.combine, self.each_member = combine, each_member
+        self.bias = torch.zeros(self.model.config.num_outputs)
+        if logit_bias:
+            b = json.loads(Path(logit_bias).read_text())
+            self.bias[b["classes"]] = float(b["best_delta"])
 
     @torch.no_grad()
     def __call__(self, cut) -> torch.Tensor:
-        from ..features.context_window import splice
-        from ..features.loading import load_features
         from ..losses import combine_log_probs
 
-        feats = torch.from_numpy(load_features(cut, self.cmvn))
-        x = splice(feats, self.model.config.left_context, self.model.config.right_context)
-        logp = torch.log_softmax(self.model(x), dim=-1)  # (N, T, C)
-        return combine_log_probs(logp, self.combine) - self.log_priors
+        logp = torch.log_softmax(self.model(windows_of(cut, self.cmvn, self.model.config)) + self.bias, dim=-1)  # (N, T, C)
+        return (logp if self.each_member else combine_log_probs(logp, self.combine)) - self.log_priors
+
+
+def windows_of(cut, cmvn, config) -> torch.Tensor:
+    """``(T, (left + 1 + right) * D)`` context windows of every frame of a cut (CMVN applied)."""
+    from ..features.context_window import splice
+    from ..features.loading import load_features
+
+    return splice(torch.from_numpy(load_features(cut, cmvn)), config.left_context, config.right_context)
+
+
+class SpecialistScorer:
+    """Scaled likelihoods of a generalist combined with its specialists: ``log q(s | x) - log p(s)``.
+
+    Args:
+        exp_dir: trained specialists (``specialists.json`` names the generalist).
+        tree_dir, cmvn_path: as :class:`NnetScorer`.
+        top_n: specialists of the generalist's ``top_n`` classes take part in each frame.
+    """
+
+    def __init__(self, exp_dir, tree_dir, cmvn_path=None, top_n: int = 1):
+        import json
+
+        from ..features.cmvn import CmvnStats
+        from ..nnet.specialists import SpecialistSystem
+
+        _, self.tm = load_transition_model(tree_dir)
+        self.system = SpecialistSystem(exp_dir, top_n)
+        gen_dir = json.loads((Path(exp_dir) / "specialists.json").read_text())["generalist_dir"]
+        self.log_priors = torch.load(Path(gen_dir) / "log_priors.pt")
+        self.cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
+
+    @torch.no_grad()
+    def __call__(self, cut) -> torch.Tensor:
+        _, log_q, _ = self.system.log_probs(windows_of(cut, self.cmvn, self.system.config))
+        return log_q - self.log_priors

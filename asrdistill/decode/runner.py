@@ -1,7 +1,8 @@
 """Decoding a split in parallel worker processes, and tuning the acoustic scale on dev.
 
 Each worker loads the graph and the acoustic model once and decodes its shard of cuts.
-Acoustic scores are computed once per utterance and decoded for every acoustic scale
+Acoustic scores are computed once per utterance (for all members of a network at once
+when each member is decoded as a system of its own) and decoded for every acoustic scale
 asked for; the best scale on the dev split is then applied to the test split
 (:func:`tune_and_score`). The real-time factor (scoring + search time over audio
 duration, one thread per worker) is measured per setting.
@@ -14,7 +15,7 @@ import logging
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -43,7 +44,7 @@ def setting_name(split: str, scale: float, config: DecoderConfig) -> str:
 _state: dict = {}
 
 
-def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> None:
+def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig, scales: List[Tuple[float, ...]]) -> None:
     import kaldifst
     import torch
 
@@ -51,7 +52,8 @@ def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> No
     scorer = make_scorer(scorer_spec)
     graph = kaldifst.StdVectorFst.read(graph_path)
     pdf_of = np.asarray(scorer.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
-    _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config)
+    _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config,
+                  scales=scales)
 
 
 def make_scorer(spec: dict):
@@ -63,50 +65,71 @@ def make_scorer(spec: dict):
         from .acoustic import NnetScorer
 
         return NnetScorer(spec["model_dir"], spec["tree_dir"], spec.get("cmvn"), spec.get("members"),
-                          spec.get("combine", "arithmetic"))
+                          spec.get("combine", "arithmetic"), spec.get("logit_bias"), spec.get("each_member", False))
+    if spec["kind"] == "specialists":
+        from .acoustic import SpecialistScorer
+
+        return SpecialistScorer(spec["model_dir"], spec["tree_dir"], spec.get("cmvn"), spec.get("top_n", 1))
     raise ValueError(f"unknown acoustic model kind {spec['kind']!r}")
 
 
 def _decode_shard(cut_dicts: List[dict]) -> dict:
+    """Decode cuts for every system and acoustic scale; keys ``(system, scale)``."""
     from lhotse import CutSet
 
     s = _state
-    out = {"hyps": {a: {} for a in s["config"].acoustic_scales}, "failed": {a: [] for a in s["config"].acoustic_scales},
-           "score_time": 0.0, "search_time": {a: 0.0 for a in s["config"].acoustic_scales}, "audio": 0.0}
+    keys = [(m, a) for m, scales in enumerate(s["scales"]) for a in scales]
+    out = {"hyps": {k: {} for k in keys}, "failed": {k: [] for k in keys}, "score_time": 0.0,
+           "search_time": {k: 0.0 for k in keys}, "audio": 0.0}
     for cut in CutSet.from_dicts(cut_dicts):
         t0 = time.perf_counter()
         ll = s["scorer"](cut)
+        lls = ll if ll.dim() == 3 else ll[None]  # (systems, T, pdfs)
         out["score_time"] += time.perf_counter() - t0
         out["audio"] += cut.duration
-        for a in s["config"].acoustic_scales:
+        for m, a in keys:
             t0 = time.perf_counter()
-            scores = (a * ll[:, s["pdf_of"]]).numpy()
+            scores = (a * lls[m][:, s["pdf_of"]]).numpy()
             res = s["decoder"].decode(scores, cut.id)
-            out["search_time"][a] += time.perf_counter() - t0
-            out["hyps"][a][cut.id] = res.words
+            out["search_time"][(m, a)] += time.perf_counter() - t0
+            out["hyps"][(m, a)][cut.id] = res.words
             if not res.reached_final:
-                out["failed"][a].append(cut.id)
+                out["failed"][(m, a)].append(cut.id)
     return out
 
 
 def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, config: DecodeConfig = DecodeConfig(),
-                 num_jobs: int = 2) -> Dict[float, dict]:
-    """Decode every cut of ``cuts_path``; writes recogs/errs per setting and ``results.json``."""
+                 num_jobs: int = 2, scales_from=None) -> List[Dict[float, dict]]:
+    """Decode every cut of ``cuts_path``; writes recogs/errs per setting and ``results.json``.
+
+    With ``scorer_spec["each_member"]`` every selected member of a network directory is decoded
+    as a system of its own (one forward pass for all); ``out_dir`` (and ``scales_from``, if
+    given) then contain ``{member}``, replaced by each member's index. ``scales_from``: decode
+    only the acoustic scale that is best in that (dev) decoding directory. Returns one
+    ``{scale: result}`` per system.
+    """
     from lhotse import CutSet
 
     from ..data.cuts import cut_text
     from ..lang.lang_dir import _symbols
 
-    graph_dir, out_dir = Path(graph_dir), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, out_dir / "config.yaml")
+    graph_dir = Path(graph_dir)
+    members = scorer_spec.get("members") or []
+    systems = [str(m) for m in members] if scorer_spec.get("each_member") else [""]
+    if scorer_spec.get("each_member") and not members:
+        raise ValueError("each_member needs the member indices (members)")
+    out_dirs = [Path(str(out_dir).format(member=m)) for m in systems]
+    if len(set(out_dirs)) != len(out_dirs):
+        raise ValueError(f"--out-dir {out_dir} must contain {{member}} to decode each member separately")
+    scales = [(float(best_scale(str(scales_from).format(member=m))),) if scales_from else tuple(config.acoustic_scales)
+              for m in systems]
     cuts = CutSet.from_file(cuts_path).to_eager()
     id_word = {i: w for w, i in _symbols(graph_dir / "words.txt").items()}
     refs = {c.id: cut_text(c).split() for c in cuts}
     dicts = [c.to_dict() for c in cuts]
     n = max(1, min(num_jobs, len(dicts)))
     shards = [dicts[j::n] for j in range(n)]
-    args = (scorer_spec, str(graph_dir / "HCLG.fst"), config)
+    args = (scorer_spec, str(graph_dir / "HCLG.fst"), config, scales)
     if n == 1:
         _init_worker(*args)
         parts = [_decode_shard(shards[0])]
@@ -114,30 +137,45 @@ def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, c
         with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=args) as pool:
             parts = list(pool.map(_decode_shard, shards))
     audio = sum(p["audio"] for p in parts)
-    score_time = sum(p["score_time"] for p in parts)
-    results = {}
-    for a in config.acoustic_scales:
-        hyps = {u: [id_word[w] for w in ws] for p in parts for u, ws in p["hyps"][a].items()}
-        failed = sorted(u for p in parts for u in p["failed"][a])
-        name = setting_name(split, a, config)
-        stats = write_results(out_dir, name, refs, hyps, failed)
-        rtf = (score_time + sum(p["search_time"][a] for p in parts)) / max(audio, 1e-9)
-        results[a] = {"name": name, "wer": stats.wer, "line": stats.line(), "ins": stats.ins, "del": stats.dels,
-                      "sub": stats.sub, "words": stats.words, "failed": failed, "rtf": rtf}
-        log.info("%s: %s (RTF %.4f)", name, stats.line(), rtf)
-    summary = {"split": split, "graph": str(graph_dir), "acoustic_model": scorer_spec, "audio_seconds": audio,
-               "command": command_line(), "results": {str(a): r for a, r in results.items()}}
-    atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=1))
-    atomic_write_text(out_dir / "wer_summary.tsv", "setting\tWER\tRTF\n" + "".join(
-        f"{r['name']}\t{r['wer']:.2f}\t{r['rtf']:.4f}\n" for r in results.values()))
-    return results
+    score_time = sum(p["score_time"] for p in parts) / len(systems)  # one forward pass scores all systems
+    all_results = []
+    for m, system_dir in enumerate(out_dirs):
+        system_dir.mkdir(parents=True, exist_ok=True)
+        save_config(replace(config, acoustic_scales=scales[m]), system_dir / "config.yaml")
+        results = {}
+        for a in scales[m]:
+            hyps = {u: [id_word[w] for w in ws] for p in parts for u, ws in p["hyps"][(m, a)].items()}
+            failed = sorted(u for p in parts for u in p["failed"][(m, a)])
+            name = setting_name(split, a, config)
+            stats = write_results(system_dir, name, refs, hyps, failed)
+            rtf = (score_time + sum(p["search_time"][(m, a)] for p in parts)) / max(audio, 1e-9)
+            results[a] = {"name": name, "wer": stats.wer, "line": stats.line(), "ins": stats.ins, "del": stats.dels,
+                          "sub": stats.sub, "words": stats.words, "failed": failed, "rtf": rtf}
+            log.info("%s%s: %s (RTF %.4f)", f"member {systems[m]} " if systems[m] else "", name, stats.line(), rtf)
+        spec = {**scorer_spec, "members": [int(systems[m])]} if systems[m] else scorer_spec
+        summary = {"split": split, "graph": str(graph_dir), "acoustic_model": spec, "audio_seconds": audio,
+                   "command": command_line(), "results": {str(a): r for a, r in results.items()}}
+        atomic_write_text(system_dir / "results.json", json.dumps(summary, indent=1))
+        atomic_write_text(system_dir / "wer_summary.tsv", "setting\tWER\tRTF\n" + "".join(
+            f"{r['name']}\t{r['wer']:.2f}\t{r['rtf']:.4f}\n" for r in results.values()))
+        all_results.append(results)
+    return all_results
+
+
+def best_scale(dev_dir) -> str:
+    """The acoustic scale with the lowest WER in a decoding directory (ties: the one nearest 0.1)."""
+    path = Path(dev_dir) / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: decode the dev split first")
+    dev = json.loads(path.read_text())
+    return min(dev["results"], key=lambda a: (dev["results"][a]["wer"], abs(float(a) - 0.1)))
 
 
 def tune_and_score(dev_dir, test_dir) -> dict:
     """Pick the acoustic scale with the lowest dev WER; report dev and test at that scale."""
     dev = json.loads((Path(dev_dir) / "results.json").read_text())
     test = json.loads((Path(test_dir) / "results.json").read_text())
-    best = min(dev["results"], key=lambda a: (dev["results"][a]["wer"], abs(float(a) - 0.1)))
+    best = best_scale(dev_dir)
     if best not in test["results"]:
         raise ValueError(f"acoustic scale {best} (best on dev) was not decoded on {test_dir}")
     out = {"acoustic_scale": float(best), "dev": dev["results"][best], "test": test["results"][best],

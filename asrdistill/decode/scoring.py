@@ -71,3 +71,22 @@ def write_results(out_dir: Path, name: str, refs, hyps, failed: List[str]) -> We
     atomic_write_text(out_dir / f"recogs-{name}.txt", "\n".join(recogs) + "\n")
     atomic_write_text(out_dir / f"errs-{name}.txt", "\n".join(errs) + "\n")
     return total
+
+
+def word_recall(out_dir: Path, name: str, word: str) -> Tuple[int, int]:
+    """``(recognized, total)`` reference occurrences of ``word`` in ``recogs-{name}.txt``, counted on
+    the edit-distance alignment of each utterance."""
+    import ast
+
+    import kaldialign
+
+    refs, hyps = {}, {}
+    for line in (Path(out_dir) / f"recogs-{name}.txt").read_text().splitlines():
+        utt, _, rest = line.partition(":\t")
+        kind, _, words = rest.partition("=")
+        (refs if kind == "ref" else hyps)[utt] = ast.literal_eval(words)
+    hits = total = 0
+    for u, ref in refs.items():
+        total += ref.count(word)
+        hits += sum(r == h == word for r, h in kaldialign.align(ref, hyps.get(u, []), "***"))
+    return hits, total

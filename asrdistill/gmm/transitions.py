@@ -75,3 +75,19 @@ class TransitionTables:
         seq = self.phone[tids][starts]  # phone of each instance
         padded = np.concatenate([[0], seq, [0]])
         return np.stack([padded[inst], padded[inst + 1], padded[inst + 2]], axis=1)
+
+
+def pdf_phone_names(model_dir) -> list:
+    """A readable name per pdf of a GMM system: the phones whose HMM states use it (``"AY/IH"``)."""
+    from pathlib import Path
+
+    from ..lang.lang_dir import _symbols
+    from .model import GmmModel
+
+    model = GmmModel.load(model_dir)
+    tm = model.tm
+    phone_of = {i: p for p, i in _symbols(Path(model.lang_dir) / "phones.txt").items()}
+    phones = [set() for _ in range(tm.num_pdfs)]
+    for t in range(1, tm.num_transition_ids + 1):
+        phones[tm.transition_id_to_pdf(t)].add(phone_of.get(tm.transition_id_to_phone(t), "?"))
+    return ["/".join(sorted(p)) for p in phones]

@@ -123,6 +123,38 @@ def evaluate(model: StackedDnn, store: FrameStore, left: int, right: int, device
     return {"members": acc, "mean_member": sum(acc) / n, "arithmetic": arith / max(total, 1), "geometric": geo / max(total, 1)}
 
 
+class ShuffleSampler:
+    """Minibatches of every member: each member's own shuffle of ``frames`` per epoch.
+
+    The permutation of epoch ``e`` for a member with seed ``s`` is seeded by ``(s, e)``, so the
+    batch of any step can be recomputed after a restart.
+
+    Args:
+        frames: ``(F,)`` frame indices to draw from.
+        seeds: one seed per member.
+        batch_size: frames per member per step.
+
+    Returns (call with a step): ``(N, batch_size)`` frame indices.
+    """
+
+    def __init__(self, frames: Tensor, seeds: List[int], batch_size: int):
+        self.frames, self.seeds, self.batch_size = frames, list(seeds), batch_size
+        self.steps_per_epoch = max(1, len(frames) // batch_size)
+        self._perms: Dict[int, Tensor] = {}
+
+    def __call__(self, step: int) -> Tensor:
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        if epoch not in self._perms:
+            self._perms.clear()
+            self._perms[epoch] = torch.stack([self.frames[permutation(len(self.frames), seed, epoch)] for seed in self.seeds])
+        return self._perms[epoch][:, pos * self.batch_size : (pos + 1) * self.batch_size]
+
+
+def permutation(n: int, seed: int, epoch: int) -> Tensor:
+    """The shuffle of ``n`` items for ``(seed, epoch)``: reproducible across restarts."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed((seed * 1_000_003 + epoch) & 0x7FFFFFFF))
+
+
 def _lr_lambda(config: TrainConfig, total_steps: int):
     def f(step: int) -> float:
         if step < config.warmup_steps:
@@ -181,8 +213,15 @@ def train_stacked(
     exp_dir,
     loss_fn: LossFn = hard_label_loss,
     progress: bool = True,
+    sampler: Optional["ShuffleSampler"] = None,
+    evaluate_fn: Optional[Callable[[StackedDnn, FrameStore], Dict[str, object]]] = None,
 ) -> Dict[str, object]:
-    """Train ``model`` (all members at once) on ``train``; returns the final dev evaluation."""
+    """Train ``model`` (all members at once) on ``train``; returns the final dev evaluation.
+
+    ``sampler(step)`` gives the ``(N, B)`` frame indices of a step (default: :class:`ShuffleSampler`
+    over ``train.trainable()``); ``evaluate_fn(model, dev)`` returns ``{"members": [accuracy per
+    member], ...}`` for early stopping (default: :func:`evaluate`, frame accuracy on the targets).
+    """
     from ..utils.progress import progress as tqdm
 
     from ..utils.atomic import atomic_path
@@ -199,9 +238,9 @@ def train_stacked(
         dtype = torch.bfloat16 if config.bf16 else torch.float32
         train = train.to(device, dtype) if config.store_on_device else train.pin_memory()
         dev = dev.to(device, dtype) if dev is not None and config.store_on_device else dev
-    trainable = train.trainable().cpu()
-    n, b = model.num_members, config.batch_size
-    steps_per_epoch = max(1, len(trainable) // b)
+    n = model.num_members
+    sampler = sampler or ShuffleSampler(train.trainable().cpu(), config.seeds, config.batch_size)
+    steps_per_epoch = sampler.steps_per_epoch
     total_steps = config.max_steps or config.max_epochs * steps_per_epoch
     eval_every = config.eval_every or steps_per_epoch
     net = model
@@ -240,17 +279,9 @@ def train_stacked(
             torch.save(state, tmp)
 
     writer = _Writer(exp_dir, rank == 0)
-    perms: Dict[int, Tensor] = {}
 
     def batch_index(s: int) -> Tensor:
-        epoch, pos = divmod(s, steps_per_epoch)
-        if epoch not in perms:
-            perms.clear()
-            perms[epoch] = torch.stack([
-                trainable[torch.randperm(len(trainable), generator=torch.Generator().manual_seed(
-                    (seed * 1_000_003 + epoch) & 0x7FFFFFFF))]
-                for seed in config.seeds])
-        idx = perms[epoch][:, pos * b : (pos + 1) * b]
+        idx = sampler(s)
         return idx[:, rank::world] if world > 1 else idx
 
     stopped = bool(history) and bool((bad >= config.patience).all())
@@ -282,9 +313,9 @@ def train_stacked(
             writer.add(step, {"train/loss": float(losses.detach().mean()), "train/lr": sched.get_last_lr()[0],
                               "train/grad_norm": float(norms.mean()),
                               "train/frames_per_s": frames_done * world / max(time.time() - t_start, 1e-9)})
-            bar.set_postfix(loss=f"{float(losses.detach().mean()):.3f}")
+            bar.set_postfix(loss=f"{float(losses.detach().mean()):.3f}", refresh=False)
         if dev is not None and (step % eval_every == 0 or step == total_steps):
-            res = evaluate(model, dev, left, right, device, config.bf16)
+            res = evaluate_fn(model, dev) if evaluate_fn else evaluate(model, dev, left, right, device, config.bf16)
             acc = torch.tensor(res["members"])
             improved = acc > best_acc
             with torch.no_grad():
@@ -293,10 +324,8 @@ def train_stacked(
             best_acc = torch.where(improved, acc, best_acc)
             bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
             history.append({"step": step, **res})
-            writer.add(step, {"dev/mean_member_acc": res["mean_member"], "dev/ensemble_arith_acc": res["arithmetic"],
-                              "dev/ensemble_geo_acc": res["geometric"]})
-            log.info("step %d: dev frame accuracy members %s, ensemble %.4f", step,
-                     " ".join(f"{a:.4f}" for a in res["members"]), res["arithmetic"])
+            writer.add(step, {f"dev/{k}": v for k, v in res.items() if isinstance(v, float)})
+            log.info("step %d: dev accuracy of the members %s", step, " ".join(f"{a:.4f}" for a in res["members"]))
             stopped = bool((bad >= config.patience).all())
             save_checkpoint()
         elif step % config.checkpoint_every == 0:

@@ -16,7 +16,8 @@ stage=0
 stop_stage=100
 corpus_dir=       # existing FSDD copy; empty: download to download/
 nj=2              # parallel jobs
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N]"
+specialists=true  # stage 17: generalist + specialists (false: skip)
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N] [--specialists true|false]"
 . $root/local/parse_options.sh
 . $root/local/log.sh
 require_asrdistill
@@ -72,17 +73,16 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  log "Stage 9: decode dev and test with the GMM systems; acoustic scale tuned on dev"
+  log "Stage 9: decode dev and test with the GMM systems; acoustic scale tuned on dev, test decoded at it"
   for m in mono tri; do
-    for s in dev test; do
-      $root/recipes/decode.sh --model-dir exp/$m --split $s --nj $nj --config conf/decode.yaml
-    done
+    $root/recipes/decode.sh --model-dir exp/$m --split dev --nj $nj --config conf/decode.yaml
+    $root/recipes/decode.sh --model-dir exp/$m --split test --scales-from exp/$m/decode_dev --nj $nj --config conf/decode.yaml
     $root/recipes/score.sh --dev-dir exp/$m/decode_dev --test-dir exp/$m/decode_test
   done
   # the same graph and scores through k2's pruned intersection (k2py), at the same beam
-  for s in dev test; do
-    $root/recipes/decode.sh --model-dir exp/tri --split $s --out-dir exp/tri/decode_k2_$s --nj $nj --config conf/decode_k2.yaml
-  done
+  $root/recipes/decode.sh --model-dir exp/tri --split dev --out-dir exp/tri/decode_k2_dev --nj $nj --config conf/decode_k2.yaml
+  $root/recipes/decode.sh --model-dir exp/tri --split test --out-dir exp/tri/decode_k2_test --scales-from exp/tri/decode_k2_dev \
+    --nj $nj --config conf/decode_k2.yaml
   $root/recipes/score.sh --dev-dir exp/tri/decode_k2_dev --test-dir exp/tri/decode_k2_test
 fi
 
@@ -95,10 +95,10 @@ fi
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
-  for s in dev test; do
-    $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split $s --nj $nj \
-      --config conf/decode.yaml
-  done
+  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split dev --nj $nj \
+    --config conf/decode.yaml
+  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split test \
+    --scales-from exp/ensemble/decode_dev --nj $nj --config conf/decode.yaml
   $root/recipes/score.sh --dev-dir exp/ensemble/decode_dev --test-dir exp/ensemble/decode_test
 fi
 
@@ -133,19 +133,45 @@ if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
 fi
 
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
-  log "Stage 16: decode dev and test with single networks (member 0) and the geometric-mean ensemble"
-  for e in ensemble student student_top10 student_online baseline_3pct student_3pct; do
-    for s in dev test; do
-      $root/recipes/decode.sh --model-dir exp/$e --model-kind nnet --members 0 --graph-dir exp/tri/graph --split $s \
-        --out-dir exp/$e/decode_member0_$s --nj $nj --config conf/decode.yaml
-    done
-    $root/recipes/score.sh --dev-dir exp/$e/decode_member0_dev --test-dir exp/$e/decode_member0_test
+  log "Stage 16: decode dev and test with single networks, every temperature of the sweeps, the omitted-class"
+  log "student (without and with its bias) and the geometric-mean ensemble"
+  # one call per directory and split: each member (seed, or temperature) decoded as a system of its own
+  for e in ensemble:0 student:0 student_top10:0 student_online:0 baseline_3pct:0 student_3pct:0 \
+           tsweep_normal:0,1,2,3,4 tsweep_tiny:0,1,2,3,4 student_no3:0; do
+    d=${e%%:*}; members=${e#*:}
+    $root/recipes/decode.sh --model-dir exp/$d --model-kind nnet --members $members --each-member true \
+      --graph-dir exp/tri/graph --split dev --out-dir "exp/$d/decode_member{member}_dev" --nj $nj --config conf/decode.yaml
+    $root/recipes/decode.sh --model-dir exp/$d --model-kind nnet --members $members --each-member true \
+      --graph-dir exp/tri/graph --split test --out-dir "exp/$d/decode_member{member}_test" \
+      --scales-from "exp/$d/decode_member{member}_dev" --nj $nj --config conf/decode.yaml
+    $root/recipes/score.sh --dev-dir "exp/$d/decode_member{member}_dev" --test-dir "exp/$d/decode_member{member}_test" \
+      --members $members
   done
   for s in dev test; do
-    $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
-      --split $s --out-dir exp/ensemble/decode_geometric_$s --nj $nj --config conf/decode.yaml
+    $root/recipes/decode.sh --model-dir exp/student_no3 --model-kind nnet --logit-bias exp/student_no3/bias_THREE.json \
+      --graph-dir exp/tri/graph --split $s --out-dir exp/student_no3/decode_bias_$s --nj $nj --config conf/decode.yaml \
+      $([ $s = test ] && echo --scales-from exp/student_no3/decode_bias_dev)
   done
+  $root/recipes/score.sh --dev-dir exp/student_no3/decode_bias_dev --test-dir exp/student_no3/decode_bias_test
+  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
+    --split dev --out-dir exp/ensemble/decode_geometric_dev --nj $nj --config conf/decode.yaml
+  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
+    --split test --out-dir exp/ensemble/decode_geometric_test --scales-from exp/ensemble/decode_geometric_dev --nj $nj \
+    --config conf/decode.yaml
   $root/recipes/score.sh --dev-dir exp/ensemble/decode_geometric_dev --test-dir exp/ensemble/decode_geometric_test
+fi
+
+if [ $stage -le 17 ] && [ $stop_stage -ge 17 ] && [ "$specialists" = true ]; then
+  log "Stage 17: specialists (section 5 of the paper): ensemble member 0 is the generalist; confusable subsets of its"
+  log "tied states from its predictions on dev; one specialist per subset (+ dustbin); combined by minimizing KL"
+  $root/recipes/cluster_classes.sh --generalist-dir exp/ensemble --out exp/specialists/clusters.json --config conf/clusters.yaml
+  $root/recipes/train_specialists.sh --generalist-dir exp/ensemble --exp-dir exp/specialists --config conf/specialists.yaml
+  $root/recipes/evaluate_specialists.sh --exp-dir exp/specialists
+  $root/recipes/decode.sh --model-dir exp/specialists --model-kind specialists --graph-dir exp/tri/graph --split dev \
+    --nj $nj --config conf/decode.yaml
+  $root/recipes/decode.sh --model-dir exp/specialists --model-kind specialists --graph-dir exp/tri/graph --split test \
+    --scales-from exp/specialists/decode_dev --nj $nj --config conf/decode.yaml
+  $root/recipes/score.sh --dev-dir exp/specialists/decode_dev --test-dir exp/specialists/decode_test
 fi
 
 if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from asrdistill.decode.ngram import WittenBellLM
-from asrdistill.decode.scoring import score
+from asrdistill.decode.scoring import score, word_recall, write_results
 
 SENTS = [s.split() for s in ["a b c", "a b", "b c a", "c c", "a"]]
 
@@ -42,3 +42,11 @@ def test_wer_counts():
     assert (total.sub, total.ins, total.dels, total.words) == (1, 1, 2, 6)
     assert total.wer == pytest.approx(100 * 4 / 6) and total.sentence_errors == 2
     assert total.line().startswith("%WER 66.67 [ 4 / 6, 1 ins, 2 del, 1 sub ]")
+
+
+def test_word_recall_from_the_written_recogs(tmp_path):
+    refs = {"u1": "THREE ONE THREE".split(), "u2": "TWO THREE".split(), "u3": "THREE".split()}
+    hyps = {"u1": "THREE THREE".split(), "u2": "TWO TREE".split()}  # u1: the second THREE aligns to THREE
+    write_results(tmp_path, "x", refs, hyps, [])
+    assert word_recall(tmp_path, "x", "THREE") == (2, 4)
+    assert word_recall(tmp_path, "x", "TWO") == (1, 1)

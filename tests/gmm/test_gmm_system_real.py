@@ -90,8 +90,8 @@ def test_decoding_with_hclg(system):
     stats = make_graph(root / "lang", root / "tri", root / "G.arpa", root / "graph")
     assert stats["HCLG"]["states"] > 0
     spec = {"kind": "gmm", "model_dir": str(root / "tri"), "cmvn": str(root / "f" / "fsdd_cmvn_test.json")}
-    results = decode_split(spec, root / "graph", root / "f" / "fsdd_cuts_test.jsonl.gz", root / "decode", "test",
-                           DecodeConfig(acoustic_scales=(0.05, 0.1)), num_jobs=2)
+    (results,) = decode_split(spec, root / "graph", root / "f" / "fsdd_cuts_test.jsonl.gz", root / "decode", "test",
+                              DecodeConfig(acoustic_scales=(0.05, 0.1)), num_jobs=2)
     best = min(r["wer"] for r in results.values())
     assert best < 25.0, results  # 3 training speakers, 6 takes per digit: far from chance (~90%)
     assert (root / "decode" / f"errs-{results[0.1]['name']}.txt").read_text().startswith("%WER")
@@ -131,17 +131,14 @@ def test_kaldi_and_k2_backends_agree(system):
 
 
 
-def test_ensemble_and_distillation_pipeline_on_real_alignments(system):
-    """Train a tiny ensemble on the tied-state targets, distil it (cached top-k teacher, unlabeled
-    transfer set, omitted word) and check that every stage learns and writes its outputs."""
-    import json
-
-    from asrdistill.nnet.distillation import DistillConfig, distill, tune_bias
+@pytest.fixture(scope="module")
+def ensemble(system):
+    """Alignments of every split and a tiny 2-member ensemble trained on them."""
     from asrdistill.nnet.dnn import DnnConfig
-    from asrdistill.nnet.ensemble_training import evaluate_members, train_ensemble
+    from asrdistill.nnet.ensemble_training import train_ensemble
     from asrdistill.nnet.trainer import TrainConfig
 
-    root, _, tri = system
+    root, _, _ = system
     ali = root / "ali_all"
     for split in ("train", "dev", "test"):
         align_split(root / "tri", root / "f" / f"fsdd_cuts_{split}.jsonl.gz", root / "f" / f"fsdd_cmvn_{split}.json",
@@ -149,9 +146,20 @@ def test_ensemble_and_distillation_pipeline_on_real_alignments(system):
     dnn = DnnConfig(hidden_layers=2, hidden_dim=64, left_context=5, right_context=2)
     train_ensemble(ali, root / "f", "fsdd", root / "ens", dnn,
                    TrainConfig(num_members=2, max_steps=300, eval_every=150, warmup_steps=30, lr=2e-3, batch_size=128))
+    pdfs = SplitAlignment.load(ali / "fsdd_ali_test.npz").pdfs
+    return root, ali, dnn, np.bincount(pdfs).max() / len(pdfs)
+
+
+def test_ensemble_and_distillation_pipeline_on_real_alignments(ensemble):
+    """Train a tiny ensemble on the tied-state targets, distil it (cached top-k teacher, unlabeled
+    transfer set, omitted word) and check that every stage learns and writes its outputs."""
+    import json
+
+    from asrdistill.nnet.distillation import DistillConfig, distill, tune_bias
+    from asrdistill.nnet.ensemble_training import evaluate_members
+
+    root, ali, dnn, majority = ensemble
     fa = evaluate_members(root / "ens", ali, root / "f", "fsdd")
-    majority = np.bincount(SplitAlignment.load(ali / "fsdd_ali_test.npz").pdfs).max() / len(
-        SplitAlignment.load(ali / "fsdd_ali_test.npz").pdfs)
     assert min(fa["test"]["members"]) > majority + 0.05 and (root / "ens" / "log_priors.pt").exists()
     common = dict(num_members=1, max_steps=200, eval_every=100, warmup_steps=20, lr=2e-3, batch_size=128, seed=50)
     res = distill(root / "ens", ali, root / "f", "fsdd", root / "stu_top5", dnn,
@@ -172,3 +180,64 @@ def test_ensemble_and_distillation_pipeline_on_real_alignments(system):
     assert no3["transfer_frames"] < no3["train_frames"]
     bias = tune_bias(root / "stu_no3", ali, root / "f", "fsdd", "THREE")
     assert bias["classes"] and bias["best_delta"] >= 0 and len(bias["test"]) == len(bias["dev"])
+
+
+def test_specialists_on_real_alignments_and_decoding_with_them(ensemble):
+    """Cluster the generalist's confusions, train specialists, evaluate the KL combination and
+    decode with it; decode each member of a stacked model as its own system in one call."""
+    import json
+
+    from asrdistill.decode.runner import DecodeConfig, best_scale, decode_split, tune_and_score
+    from asrdistill.nnet.class_clusters import ClusterConfig
+    from asrdistill.nnet.specialists import (SpecialistConfig, cluster_generalist_classes, evaluate_specialists,
+                                             train_specialists)
+
+    root, ali, _, _ = ensemble
+    clusters = cluster_generalist_classes(root / "ens", 0, ali, root / "f", "fsdd", "dev", root / "spec" / "clusters.json",
+                                          ClusterConfig(num_clusters=4, min_size=2, overlap_margin=0.5), root / "tri")
+    assert (clusters.coverage() >= 1).sum() > 10 and (root / "spec" / "clusters.txt").read_text().count("subset") >= 1
+    cfg = dict(max_steps=60, eval_every=30, warmup_steps=10, batch_size=64)
+    k = len(clusters.subsets)
+    # two slices, as two processes would train them, into one directory
+    train_specialists(root / "ens", root / "spec" / "clusters.json", ali, root / "f", "fsdd", root / "spec",
+                      SpecialistConfig(num_members=1, **cfg))
+    train_specialists(root / "ens", root / "spec" / "clusters.json", ali, root / "f", "fsdd", root / "spec",
+                      SpecialistConfig(member_offset=1, soft_weight=1.0, **cfg))
+    info = json.loads((root / "spec" / "specialists.json").read_text())
+    assert sorted(info["specialists"]) == [str(m) for m in range(k)]
+    train_pdfs = SplitAlignment.load(ali / "fsdd_ali_train.npz").pdfs
+    for m, sp in info["specialists"].items():  # Bayes' log-odds shift from a 50/50 batch to the natural prior
+        pi = 1 - np.isin(train_pdfs, clusters.subsets[int(m)]).mean()
+        assert sp["classes"] == clusters.subsets[int(m)] and abs(sp["natural_dustbin_fraction"] - pi) < 1e-9
+        assert abs(sp["dustbin_correction"] - np.log(pi / (1 - pi))) < 1e-5
+    out = evaluate_specialists(root / "spec", ali, root / "f", "fsdd", ("test",))
+    t = out["test"]
+    assert sum(r["frames"] for r in t["by_coverage"]) == t["frames"]
+    assert sum(r["change"] for r in t["by_coverage"]) == round((t["accuracy_combined"] - t["accuracy_generalist"]) * t["frames"])
+    # top-1 activation: a frame the generalist gets right on a class no specialist covers has no active specialist
+    assert all(r["correct_after"] >= r["correct_before"] for r in t["by_coverage"] if r["covering"] == 0)
+    if not (root / "graph" / "HCLG.fst").exists():
+        from asrdistill.data.cuts import cut_text
+        from asrdistill.decode.graph import make_graph
+        from asrdistill.decode.ngram import WittenBellLM
+
+        train = CutSet.from_file(root / "f" / "fsdd_cuts_train.jsonl.gz")
+        WittenBellLM([cut_text(c).split() for c in train], 2).write_arpa(root / "G.arpa")
+        make_graph(root / "lang", root / "tri", root / "G.arpa", root / "graph")
+    cfg = DecodeConfig(decoder="faster", beam=8.0, acoustic_scales=(0.05, 0.1))
+    base = {"tree_dir": str(root / "tri"), "cmvn": str(root / "f" / "fsdd_cmvn_test.json")}
+    cuts = root / "f" / "fsdd_cuts_test.jsonl.gz"
+    (spec_res,) = decode_split({"kind": "specialists", "model_dir": str(root / "spec"), **base}, root / "graph", cuts,
+                               root / "dec_spec", "test", cfg, num_jobs=1)
+    assert min(r["wer"] for r in spec_res.values()) < 40
+    each = decode_split({"kind": "nnet", "model_dir": str(root / "ens"), "members": [0, 1], "each_member": True, **base},
+                        root / "graph", cuts, root / "dec_m{member}", "test", cfg, num_jobs=2)
+    (one,) = decode_split({"kind": "nnet", "model_dir": str(root / "ens"), "members": [1], **base}, root / "graph", cuts,
+                          root / "dec_one", "test", cfg, num_jobs=1)
+    assert [r["wer"] for r in each[1].values()] == [r["wer"] for r in one.values()]  # same as decoding member 1 alone
+    # each member at the scale that is best in its own earlier decoding directory
+    tuned = decode_split({"kind": "nnet", "model_dir": str(root / "ens"), "members": [0, 1], "each_member": True, **base},
+                         root / "graph", cuts, root / "dec_t{member}", "test", cfg, 1, root / "dec_m{member}")
+    for m in (0, 1):
+        assert list(tuned[m]) == [float(best_scale(root / f"dec_m{m}"))]
+        assert tune_and_score(root / f"dec_m{m}", root / f"dec_t{m}")["test"]["wer"] == tuned[m][list(tuned[m])[0]]["wer"]
