@@ -5,7 +5,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 feature_dir=data/fbank
 prefix=fsdd
-split=test
+split=test        # or dev,test: tune the acoustic scale on dev, decode test at it, score (--out-dir with {split})
 model_dir=exp/tri
 model_kind=gmm
 members=          # nnet: comma-separated member indices (default: all)
@@ -15,7 +15,7 @@ top_n=1           # specialists: specialists of the generalist's top-n classes t
 scales_from=      # decode only the acoustic scale that is best in this (dev) decoding directory
 each_member=false # nnet: decode each member of --members as a system of its own (--out-dir with {member})
 graph_dir=        # default: $model_dir/graph
-out_dir=          # default: $model_dir/decode_$split
+out_dir=          # default: $model_dir/decode_{split} ({member}: each member's directory)
 nj=2
 config=           # YAML with DecodeConfig values
 help_message="Usage: $0 [options]  (decode a split; WER per acoustic scale, RTF)"
@@ -23,10 +23,14 @@ help_message="Usage: $0 [options]  (decode a split; WER per acoustic scale, RTF)
 . "$root/local/log.sh"
 require_asrdistill
 
-out_dir=${out_dir:-$model_dir/decode_$split}
-# one marker per call; with {member} in --out-dir, beside the member directories
+default_out_dir="$model_dir/decode_{split}"
+out_dir=${out_dir:-$default_out_dir}
+# one marker per call; with {member} or {split} in --out-dir, beside the directories it names
 marker="$out_dir/.decode.done"
-case "$out_dir" in *"{member}"*) marker="$(dirname "$out_dir")/.$(basename "${out_dir//\{member\}/${members//,/_}}").done" ;; esac
+case "$out_dir" in *"{member}"*|*"{split}"*)
+  name=${out_dir//\{member\}/${members//,/_}}; name=${name//\{split\}/${split//,/_}}
+  marker="$(dirname "$out_dir")/.$(basename "$name").done" ;;
+esac
 stage_done "$marker" && exit 0
 asrdistill decode run --feature-dir "$feature_dir" --prefix "$prefix" --split "$split" --model-dir "$model_dir" \
   --model-kind "$model_kind" ${members:+--members "$members"} --combine "$combine" \

@@ -71,7 +71,8 @@ def graph_cmd(config, lang_dir: Path, model_dir: Path, arpa: Path, out_dir: Opti
 @decode.command("run")
 @_feature_dir
 @_prefix
-@click.option("--split", default="test", help="Split to decode.")
+@click.option("--split", default="test", help="Split to decode; or two, e.g. dev,test: tune on the first, decode "
+              "the second at the tuned scale, score (--out-dir with {split}).")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
               help="Acoustic model.")
 @click.option("--model-kind", type=click.Choice(["gmm", "nnet", "specialists"]), default="gmm",
@@ -97,30 +98,46 @@ def graph_cmd(config, lang_dir: Path, model_dir: Path, arpa: Path, out_dir: Opti
 @with_config(DecodeConfig)
 def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir, members, combine, logit_bias, top_n,
             each_member, scales_from, graph_dir, out_dir, num_jobs) -> None:
-    """Decode a split for each acoustic scale: recogs/errs files, WER and RTF."""
-    from ..decode.runner import decode_split
+    """Decode a split for each acoustic scale: recogs/errs files, WER and RTF.
 
-    cuts = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
-    if not cuts.exists():
-        raise click.ClickException(f"{cuts} does not exist")
-    cmvn = feature_dir / f"{prefix}_cmvn_{split}.json"
-    spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": str(cmvn) if cmvn.exists() else None,
-            "tree_dir": str(tree_dir), "combine": combine,
-            "members": [int(m) for m in members.split(",")] if members else None,
-            "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
+    With --split dev,test the first split is decoded at every acoustic scale, the second at
+    the scale that is best on the first only, and TEST_DIR/best.json is written (as
+    'asrdistill score'); --out-dir then contains {split}.
+    """
+    from ..decode.runner import decode_split, tune_and_score
+
+    splits = [x for x in split.split(",") if x]
+    out_tpl = str(out_dir) if out_dir else str(model_dir / "decode_{split}")
+    if not 1 <= len(splits) <= 2 or (len(splits) == 2 and "{split}" not in out_tpl):
+        raise click.UsageError("--split takes one split, or two (tuning, then test) with {split} in --out-dir")
     if each_member and not members:
         from ..nnet.trainer import load_members
 
-        spec["members"] = list(range(load_members(model_dir).num_members))
+        members = ",".join(map(str, range(load_members(model_dir).num_members)))
     default_graph = (model_dir if model_kind == "gmm" else tree_dir) / "graph"
-    try:
-        systems = decode_split(spec, graph_dir or default_graph, cuts, out_dir or model_dir / f"decode_{split}", split,
-                               config, num_jobs, scales_from)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e))
-    for results in systems:
-        for r in results.values():
-            click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+    for i, sp in enumerate(splits):
+        cuts = feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz"
+        if not cuts.exists():
+            raise click.ClickException(f"{cuts} does not exist")
+        cmvn = feature_dir / f"{prefix}_cmvn_{sp}.json"
+        spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": str(cmvn) if cmvn.exists() else None,
+                "tree_dir": str(tree_dir), "combine": combine,
+                "members": [int(m) for m in members.split(",")] if members else None,
+                "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
+        tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
+        try:
+            systems = decode_split(spec, graph_dir or default_graph, cuts, out_tpl.replace("{split}", sp), sp, config,
+                                   num_jobs, tuned_on)
+        except (ValueError, FileNotFoundError) as e:
+            raise click.ClickException(str(e))
+        for results in systems:
+            for r in results.values():
+                click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+    if len(splits) == 2:
+        for m in (members.split(",") if each_member else [""]):
+            dev, test = (Path(out_tpl.replace("{split}", x).format(member=m)) for x in splits)
+            out = tune_and_score(dev, test)
+            click.echo(f"{test}: acoustic scale {out['acoustic_scale']:g} (best on {splits[0]}): {out['test']['line']}")
 
 
 @click.command()

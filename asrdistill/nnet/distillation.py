@@ -9,7 +9,8 @@ for student member ``n``. Each student member may have its own temperature ``T_n
 seed, so a temperature sweep or repeated seeds train as one stacked model. The transfer
 set is the training split, a random fraction of its frames, the training split without
 the utterances of some words (the omitted-class experiment), or unlabeled cuts (soft
-targets only).
+targets only). With the online teacher the student's windows may be perturbed (mel-axis
+warp, noise: :mod:`asrdistill.features.augment`); the teacher labels the perturbed windows.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 
+from ..features.augment import perturb_windows
 from ..losses import soft_cross_entropy
 from ..utils.atomic import atomic_path, atomic_write_text
 from .dnn import DnnConfig
@@ -52,6 +54,9 @@ class DistillConfig(TrainConfig):
     transfer_cuts: str = field(
         default="", metadata={"help": "Unlabeled transfer set: a feature manifest (cuts with features); soft targets only."})
     transfer_cmvn: str = field(default="", metadata={"help": "CMVN statistics of --transfer-cuts' speakers."})
+    augment_warp: float = field(
+        default=0.0, metadata={"help": "Online teacher: warp each window's mel axis by a factor in [1 - w, 1 + w]."})
+    augment_noise: float = field(default=0.0, metadata={"help": "Online teacher: Gaussian noise added to the windows."})
 
 
 def words_of(ali_dir, prefix: str, split: str) -> Dict[str, List[str]]:
@@ -118,12 +123,21 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
         source = cache.to(device)
     else:
         source = teacher
-    left, right = student.left_context, student.right_context
+    augment = config.augment_warp > 0 or config.augment_noise > 0
+    if augment and config.teacher != "online":
+        raise ValueError("--augment-warp/--augment-noise need --teacher online (the teacher labels the perturbed windows)")
+    seen = {}
+
+    def transform(x, step):
+        """The student's windows (perturbed, if asked), kept for the online teacher to label."""
+        if augment:
+            gen = torch.Generator().manual_seed((config.seed * 1_000_003 + step) & 0x7FFFFFFF)
+            x = perturb_windows(x, student.feature_dim, config.augment_warp, config.augment_noise, gen)
+        seen["x"] = x
+        return x
 
     def loss_fn(logits, idx, y):
-        x = store.windows(idx.reshape(-1), left, right, device).view(idx.shape[0], idx.shape[1], -1) \
-            if config.teacher == "online" else None
-        p = source.soft_targets(x, idx, temperature)
+        p = source.soft_targets(seen.get("x"), idx, temperature)
         t = temperature.view(-1, 1, 1)
         loss = config.soft_weight * (t[:, 0, 0] ** 2) * soft_cross_entropy(logits, p, t).mean(1)
         if config.hard_weight:
@@ -132,7 +146,8 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
 
     model = StackedDnn(student, config.seeds)
     t0 = time.time()
-    result = train_stacked(model, store, dev, config, exp_dir, loss_fn)
+    result = train_stacked(model, store, dev, config, exp_dir, loss_fn,
+                           input_transform=transform if config.teacher == "online" else None)
     info["train_seconds"] = time.time() - t0
     if is_main_process():
         save_members(model, exp_dir, config)

@@ -215,12 +215,15 @@ def train_stacked(
     progress: bool = True,
     sampler: Optional["ShuffleSampler"] = None,
     evaluate_fn: Optional[Callable[[StackedDnn, FrameStore], Dict[str, object]]] = None,
+    input_transform: Optional[Callable[[Tensor, int], Tensor]] = None,
 ) -> Dict[str, object]:
     """Train ``model`` (all members at once) on ``train``; returns the final dev evaluation.
 
     ``sampler(step)`` gives the ``(N, B)`` frame indices of a step (default: :class:`ShuffleSampler`
     over ``train.trainable()``); ``evaluate_fn(model, dev)`` returns ``{"members": [accuracy per
     member], ...}`` for early stopping (default: :func:`evaluate`, frame accuracy on the targets).
+    ``input_transform(x, step)`` maps the step's ``(N, B, input_dim)`` windows before the forward
+    pass (e.g. perturbations; it must depend on ``step`` only, so that a resumed run is identical).
     """
     from ..utils.progress import progress as tqdm
 
@@ -291,6 +294,8 @@ def train_stacked(
     while step < total_steps and not stopped:
         idx = batch_index(step)
         x = train.windows(idx.reshape(-1), left, right, device).view(idx.shape[0], idx.shape[1], -1)
+        if input_transform is not None:
+            x = input_transform(x, step)
         y = train.targets[idx.to(train.device)].to(device) if train.targets is not None else None
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.bf16 and device.type == "cuda"):
             logits = net(x)

@@ -75,15 +75,11 @@ fi
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: decode dev and test with the GMM systems; acoustic scale tuned on dev, test decoded at it"
   for m in mono tri; do
-    $root/recipes/decode.sh --model-dir exp/$m --split dev --nj $nj --config conf/decode.yaml
-    $root/recipes/decode.sh --model-dir exp/$m --split test --scales-from exp/$m/decode_dev --nj $nj --config conf/decode.yaml
-    $root/recipes/score.sh --dev-dir exp/$m/decode_dev --test-dir exp/$m/decode_test
+    $root/recipes/decode.sh --model-dir exp/$m --split dev,test --nj $nj --config conf/decode.yaml
   done
   # the same graph and scores through k2's pruned intersection (k2py), at the same beam
-  $root/recipes/decode.sh --model-dir exp/tri --split dev --out-dir exp/tri/decode_k2_dev --nj $nj --config conf/decode_k2.yaml
-  $root/recipes/decode.sh --model-dir exp/tri --split test --out-dir exp/tri/decode_k2_test --scales-from exp/tri/decode_k2_dev \
-    --nj $nj --config conf/decode_k2.yaml
-  $root/recipes/score.sh --dev-dir exp/tri/decode_k2_dev --test-dir exp/tri/decode_k2_test
+  $root/recipes/decode.sh --model-dir exp/tri --split dev,test --out-dir "exp/tri/decode_k2_{split}" --nj $nj \
+    --config conf/decode_k2.yaml
 fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
@@ -95,11 +91,8 @@ fi
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
-  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split dev --nj $nj \
+  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split dev,test --nj $nj \
     --config conf/decode.yaml
-  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split test \
-    --scales-from exp/ensemble/decode_dev --nj $nj --config conf/decode.yaml
-  $root/recipes/score.sh --dev-dir exp/ensemble/decode_dev --test-dir exp/ensemble/decode_test
 fi
 
 student="--preset small --hidden-layers 3 --hidden-dim 256"   # the members' size: the paper's setting
@@ -135,30 +128,17 @@ fi
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
   log "Stage 16: decode dev and test with single networks, every temperature of the sweeps, the omitted-class"
   log "student (without and with its bias) and the geometric-mean ensemble"
-  # one call per directory and split: each member (seed, or temperature) decoded as a system of its own
+  # one call per directory: each member (seed, or temperature) a system of its own, tuned on dev, then test
   for e in ensemble:0 student:0 student_top10:0 student_online:0 baseline_3pct:0 student_3pct:0 \
            tsweep_normal:0,1,2,3,4 tsweep_tiny:0,1,2,3,4 student_no3:0; do
-    d=${e%%:*}; members=${e#*:}
-    $root/recipes/decode.sh --model-dir exp/$d --model-kind nnet --members $members --each-member true \
-      --graph-dir exp/tri/graph --split dev --out-dir "exp/$d/decode_member{member}_dev" --nj $nj --config conf/decode.yaml
-    $root/recipes/decode.sh --model-dir exp/$d --model-kind nnet --members $members --each-member true \
-      --graph-dir exp/tri/graph --split test --out-dir "exp/$d/decode_member{member}_test" \
-      --scales-from "exp/$d/decode_member{member}_dev" --nj $nj --config conf/decode.yaml
-    $root/recipes/score.sh --dev-dir "exp/$d/decode_member{member}_dev" --test-dir "exp/$d/decode_member{member}_test" \
-      --members $members
+    $root/recipes/decode.sh --model-dir exp/${e%%:*} --model-kind nnet --members ${e#*:} --each-member true \
+      --graph-dir exp/tri/graph --split dev,test --out-dir "exp/${e%%:*}/decode_member{member}_{split}" --nj $nj \
+      --config conf/decode.yaml
   done
-  for s in dev test; do
-    $root/recipes/decode.sh --model-dir exp/student_no3 --model-kind nnet --logit-bias exp/student_no3/bias_THREE.json \
-      --graph-dir exp/tri/graph --split $s --out-dir exp/student_no3/decode_bias_$s --nj $nj --config conf/decode.yaml \
-      $([ $s = test ] && echo --scales-from exp/student_no3/decode_bias_dev)
-  done
-  $root/recipes/score.sh --dev-dir exp/student_no3/decode_bias_dev --test-dir exp/student_no3/decode_bias_test
+  $root/recipes/decode.sh --model-dir exp/student_no3 --model-kind nnet --logit-bias exp/student_no3/bias_THREE.json \
+    --graph-dir exp/tri/graph --split dev,test --out-dir "exp/student_no3/decode_bias_{split}" --nj $nj --config conf/decode.yaml
   $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
-    --split dev --out-dir exp/ensemble/decode_geometric_dev --nj $nj --config conf/decode.yaml
-  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
-    --split test --out-dir exp/ensemble/decode_geometric_test --scales-from exp/ensemble/decode_geometric_dev --nj $nj \
-    --config conf/decode.yaml
-  $root/recipes/score.sh --dev-dir exp/ensemble/decode_geometric_dev --test-dir exp/ensemble/decode_geometric_test
+    --split dev,test --out-dir "exp/ensemble/decode_geometric_{split}" --nj $nj --config conf/decode.yaml
 fi
 
 if [ $stage -le 17 ] && [ $stop_stage -ge 17 ] && [ "$specialists" = true ]; then
@@ -167,11 +147,8 @@ if [ $stage -le 17 ] && [ $stop_stage -ge 17 ] && [ "$specialists" = true ]; the
   $root/recipes/cluster_classes.sh --generalist-dir exp/ensemble --out exp/specialists/clusters.json --config conf/clusters.yaml
   $root/recipes/train_specialists.sh --generalist-dir exp/ensemble --exp-dir exp/specialists --config conf/specialists.yaml
   $root/recipes/evaluate_specialists.sh --exp-dir exp/specialists
-  $root/recipes/decode.sh --model-dir exp/specialists --model-kind specialists --graph-dir exp/tri/graph --split dev \
+  $root/recipes/decode.sh --model-dir exp/specialists --model-kind specialists --graph-dir exp/tri/graph --split dev,test \
     --nj $nj --config conf/decode.yaml
-  $root/recipes/decode.sh --model-dir exp/specialists --model-kind specialists --graph-dir exp/tri/graph --split test \
-    --scales-from exp/specialists/decode_dev --nj $nj --config conf/decode.yaml
-  $root/recipes/score.sh --dev-dir exp/specialists/decode_dev --test-dir exp/specialists/decode_test
 fi
 
 if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then

@@ -175,6 +175,12 @@ def test_ensemble_and_distillation_pipeline_on_real_alignments(ensemble):
     with pytest.raises(ValueError, match="hard-weight 0"):
         distill(root / "ens", ali, root / "f", "fsdd", root / "bad", dnn,
                 DistillConfig(hard_weight=0.5, transfer_cuts=str(root / "f" / "fsdd_cuts_test.jsonl.gz"), **common))
+    aug = distill(root / "ens", ali, root / "f", "fsdd", root / "stu_aug", dnn,
+                  DistillConfig(teacher="online", augment_warp=0.1, augment_noise=0.1, **common))
+    assert aug["best_dev_acc"][0] > majority
+    with pytest.raises(ValueError, match="teacher online"):
+        distill(root / "ens", ali, root / "f", "fsdd", root / "bad", dnn,
+                DistillConfig(teacher="cached", augment_warp=0.1, **common))
     no3 = distill(root / "ens", ali, root / "f", "fsdd", root / "stu_no3", dnn,
                   DistillConfig(teacher="cached", omit_words=("THREE",), **common))
     assert no3["transfer_frames"] < no3["train_frames"]
