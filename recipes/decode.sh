@@ -8,6 +8,7 @@ prefix=fsdd
 split=test        # or dev,test: tune the acoustic scale on dev, decode test at it, score (--out-dir with {split})
 model_dir=exp/tri
 model_kind=gmm
+tree_dir=         # nnet, specialists: the GMM system of the network's outputs (default exp/tri)
 members=          # nnet: comma-separated member indices (default: all)
 combine=arithmetic
 logit_bias=       # nnet: bias_WORD.json of `asrdistill distill bias`
@@ -33,7 +34,7 @@ case "$out_dir" in *"{member}"*|*"{split}"*)
 esac
 stage_done "$marker" && exit 0
 asrdistill decode run --feature-dir "$feature_dir" --prefix "$prefix" --split "$split" --model-dir "$model_dir" \
-  --model-kind "$model_kind" ${members:+--members "$members"} --combine "$combine" \
+  --model-kind "$model_kind" ${tree_dir:+--tree-dir "$tree_dir"} ${members:+--members "$members"} --combine "$combine" \
   ${logit_bias:+--logit-bias "$logit_bias"} --top-n "$top_n" ${scales_from:+--scales-from "$scales_from"} \
   $([ "$each_member" = true ] && echo --each-member) \
   ${graph_dir:+--graph-dir "$graph_dir"} --out-dir "$out_dir" --num-jobs "$nj" \

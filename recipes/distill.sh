@@ -13,13 +13,14 @@ preset=small
 hidden_layers=
 hidden_dim=
 config=           # YAML with DistillConfig values
+train_cmd=asrdistill  # or torchrun ... $(which asrdistill): see egs/librispeech/cmd.sh
 help_message="Usage: $0 [options] [-- extra asrdistill distill student options]"
 . "$root/local/parse_options.sh"
 . "$root/local/log.sh"
 require_asrdistill
 
 stage_done "$exp_dir/.distill.done" && exit 0
-asrdistill distill student --ali-dir "$ali_dir" --feature-dir "$feature_dir" --prefix "$prefix" \
+$train_cmd distill student --ali-dir "$ali_dir" --feature-dir "$feature_dir" --prefix "$prefix" \
   --teacher-dir "$teacher_dir" --exp-dir "$exp_dir" --preset "$preset" \
   ${hidden_layers:+--hidden-layers "$hidden_layers"} ${hidden_dim:+--hidden-dim "$hidden_dim"} \
   ${config:+--config "$config"} "$@"

@@ -12,13 +12,14 @@ preset=small
 hidden_layers=    # override the preset
 hidden_dim=
 config=           # YAML with TrainConfig values
+train_cmd=asrdistill  # or torchrun ... $(which asrdistill): see egs/librispeech/cmd.sh
 help_message="Usage: $0 [options]  (train N members in one stacked model; resumable)"
 . "$root/local/parse_options.sh"
 . "$root/local/log.sh"
 require_asrdistill
 
 stage_done "$exp_dir/.train.done" && exit 0
-asrdistill train ensemble --ali-dir "$ali_dir" --feature-dir "$feature_dir" --prefix "$prefix" --exp-dir "$exp_dir" \
+$train_cmd train ensemble --ali-dir "$ali_dir" --feature-dir "$feature_dir" --prefix "$prefix" --exp-dir "$exp_dir" \
   --preset "$preset" ${hidden_layers:+--hidden-layers "$hidden_layers"} ${hidden_dim:+--hidden-dim "$hidden_dim"} \
   ${config:+--config "$config"}
 mark_done "$exp_dir/.train.done"

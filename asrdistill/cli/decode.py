@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -77,8 +76,9 @@ def graph_cmd(config, lang_dir: Path, model_dir: Path, arpa: Path, out_dir: Opti
               help="Acoustic model.")
 @click.option("--model-kind", type=click.Choice(["gmm", "nnet", "specialists"]), default="gmm",
               help="Kind of acoustic model (specialists: MODEL_DIR holds specialists of a generalist).")
-@click.option("--tree-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
-              help="nnet: the GMM system whose tree defines the network's outputs (and the graph).")
+@click.option("--tree-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="nnet, specialists: the GMM system whose tree defines the network's outputs (and the graph) "
+              "[default: exp/tri].")
 @click.option("--members", default="", help="nnet: comma-separated member indices to use (default: all).")
 @click.option("--combine", type=click.Choice(["arithmetic", "geometric"]), default="arithmetic",
               help="nnet: how members' posteriors are combined.")
@@ -114,6 +114,10 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         from ..nnet.trainer import load_members
 
         members = ",".join(map(str, range(load_members(model_dir).num_members)))
+    if model_kind != "gmm":
+        tree_dir = tree_dir or Path("exp/tri")
+        if not tree_dir.is_dir():
+            raise click.UsageError(f"--tree-dir {tree_dir} does not exist (the GMM system of the network's outputs)")
     default_graph = (model_dir if model_kind == "gmm" else tree_dir) / "graph"
     for i, sp in enumerate(splits):
         cuts = feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz"

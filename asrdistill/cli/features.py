@@ -78,3 +78,42 @@ def cmvn_cmd(feature_dir: Path, prefix: str, splits: str) -> None:
         out = feature_dir / f"{prefix}_cmvn_{split}.json"
         stats.save(out)
         click.echo(f"{split}: CMVN statistics of {len(stats.count)} speaker(s) -> {out}")
+
+
+@features.command("subset")
+@click.option("--feature-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/fbank"),
+              help="Directory with {prefix}_cuts_{split}.jsonl.gz and {prefix}_cmvn_{split}.json.")
+@_prefix
+@click.option("--split", default="train", help="Split to take the subset of.")
+@click.option("--num-cuts", type=int, required=True, help="Cuts in the subset.")
+@click.option("--select", type=click.Choice(["shortest", "random"]), default="shortest",
+              help="The shortest cuts (monophone training, as Kaldi's subset_data_dir.sh --shortest) or a random draw.")
+@click.option("--seed", type=int, default=0, help="Seed of --select random.")
+@click.option("--out-split", required=True, help="Name of the new split ({prefix}_cuts_{out_split}.jsonl.gz).")
+def subset_cmd(feature_dir: Path, prefix: str, split: str, num_cuts: int, select: str, seed: int, out_split: str) -> None:
+    """A subset of a split's feature cuts as a split of its own (its speakers' CMVN statistics come along)."""
+    import random
+    import shutil
+
+    from lhotse import CutSet
+
+    from ..utils.atomic import atomic_path
+
+    src = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
+    if not src.exists():
+        raise click.ClickException(f"{src} does not exist; run the features stage first")
+    cuts = list(CutSet.from_file(src))
+    if num_cuts > len(cuts):
+        raise click.ClickException(f"{src} has {len(cuts)} cuts, fewer than --num-cuts {num_cuts}")
+    if select == "shortest":
+        chosen = sorted(cuts, key=lambda c: (c.duration, c.id))[:num_cuts]
+    else:
+        chosen = random.Random(seed).sample(cuts, num_cuts)
+    with atomic_path(feature_dir / f"{prefix}_cuts_{out_split}.jsonl.gz") as tmp:
+        CutSet.from_cuts(sorted(chosen, key=lambda c: c.id)).to_file(tmp)
+    cmvn = feature_dir / f"{prefix}_cmvn_{split}.json"
+    if cmvn.exists():
+        with atomic_path(feature_dir / f"{prefix}_cmvn_{out_split}.json") as tmp:
+            shutil.copyfile(cmvn, tmp)
+    hours = sum(c.duration for c in chosen) / 3600
+    click.echo(f"{out_split}: {num_cuts} of {len(cuts)} cuts of {split} ({select}), {hours:.2f} h")

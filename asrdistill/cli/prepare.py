@@ -8,6 +8,7 @@ from typing import Optional
 import click
 
 from ..data.fsdd import FsddConfig
+from ..data.librispeech import LibriSpeechConfig
 from ..lang.lang_dir import LangConfig
 from ..utils.config import with_config
 
@@ -95,3 +96,30 @@ def prepare_lang_cmd(config, feature_dir: Path, prefix: str, splits: str, lexico
             click.echo(f"warning: {e}", err=True)
     lang = prepare_lang(lex, output_dir, config)
     click.echo(f"lang: {len(lang.phones)} phones, {len(lang.word_id)} words (incl. special symbols) -> {output_dir}")
+
+
+@prepare.command("librispeech")
+@click.option("--corpus-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="An existing LibriSpeech directory (holding dev-clean/, train-clean-100/, ...); if not given, the "
+                   "configured parts are downloaded to --download-dir.")
+@click.option("--download-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("download"),
+              help="Where to download the parts and the resource files (lexicon, LMs).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/manifests"),
+              help="Where the manifests are written.")
+@with_config(LibriSpeechConfig)
+def prepare_librispeech_cmd(config, corpus_dir, download_dir, output_dir) -> None:
+    """LibriSpeech: train (the training parts), dev, test and extra evaluation splits as lhotse manifests."""
+    from ..data.cuts import format_summary, summarize
+    from ..data.librispeech import download_librispeech, download_resources, prepare_librispeech
+    from ..utils.download import DownloadError
+
+    try:
+        if corpus_dir is None:
+            parts = sorted({p for ps in config.split_parts().values() for p in ps})
+            corpus_dir = download_librispeech(download_dir, parts, config.base_url)
+            if config.resource_files:
+                download_resources(download_dir, config.resource_files, config.resources_url)
+        cuts = prepare_librispeech(corpus_dir, output_dir, config)
+    except (DownloadError, FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e))
+    click.echo(format_summary({split: summarize(split, c) for split, c in cuts.items()}))

@@ -71,19 +71,23 @@ def report(exp_dir: Path, title: str, out: Path) -> None:
         model_dir = best.parent.parent
         b = json.loads(best.read_text())
         size = _system_size(model_dir)
-        variant = best.parent.name[len("decode_"):-len("_test")] if best.parent.name.endswith("_test") else ""
-        rows.append((model_dir.name + (f" ({variant})" if variant else ""), size, b))
+        split = b["test"]["name"].split("-ac")[0]  # the evaluated split: test, test_other, ...
+        name = best.parent.name[len("decode_"):]
+        variant = name[: -len(split) - 1] if name.endswith("_" + split) else name if name != split else ""
+        rows.append((model_dir.name + (f" ({variant})" if variant else ""), split, size, b))
+    rows.sort(key=lambda r: (r[1] != "test", r[1], r[0]))  # the test split first, then the other evaluation splits
     if rows:
-        lines += ["## WER (acoustic scale tuned on dev, applied to test)", "",
-                  "| system | size | acoustic scale | dev %WER | test %WER | test errors | test RTF |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, size, b in rows:
+        lines += ["## WER (acoustic scale tuned on dev, applied to the evaluation split)", "",
+                  "| system | split | size | acoustic scale | dev %WER | %WER | errors | RTF |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, split, size, b in rows:
             t = b["test"]
-            lines.append(f"| {name} | {size} | {b['acoustic_scale']:g} | {b['dev']['wer']:.2f} | {t['wer']:.2f} | "
+            lines.append(f"| {name} | {split} | {size} | {b['acoustic_scale']:g} | {b['dev']['wer']:.2f} | {t['wer']:.2f} | "
                          f"{t['line'].split('[')[1].split(']')[0].strip()} | {t['rtf']:.4f} |")
         lines += ["", "Commands:", ""]
-        for name, _, b in rows:
-            lines += [f"- {name}: `{b['dev_command']}`; `{b['test_command']}`; `{b['command']}`"]
+        for name, _, _, b in rows:
+            commands = dict.fromkeys((b["dev_command"], b["test_command"], b["command"]))  # one call may do all three
+            lines += [f"- {name}: " + "; ".join(f"`{c}`" for c in commands)]
         lines.append("")
     fa_rows = _frame_accuracy_rows(exp_dir)
     if fa_rows:
@@ -95,10 +99,10 @@ def report(exp_dir: Path, title: str, out: Path) -> None:
         lines.append("")
     from .report_distill import distillation_sections
 
-    lines += distillation_sections(exp_dir, out.parent if str(out.parent) else Path("."))
+    lines += distillation_sections(exp_dir, out.parent if str(out.parent) else Path("."), title)
     from .report_specialists import specialist_sections
 
-    lines += specialist_sections(exp_dir)
+    lines += specialist_sections(exp_dir, title)
     reports = sorted(exp_dir.glob("*/ali/report_*.txt"))
     if reports:
         lines += ["## Forced alignments (DNN targets)", "",

@@ -58,13 +58,13 @@ def _config(exp: Path) -> dict:
     return yaml.safe_load(path.read_text()) if path.exists() else {}
 
 
-def distillation_sections(exp_dir: Path, out_dir: Path) -> List[str]:
+def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") -> List[str]:
     ens = _json(exp_dir / "ensemble" / "frame_accuracy.json")
     if ens is None:
         return []
     n_members = len(ens["test"]["members"])
-    lines = ["## Distillation (Hinton et al., 2015, section 4 on FSDD)", "",
-             "Frame accuracy (%) on the speaker-independent dev (nicolas) and test (theo) speakers; where several",
+    lines = [f"## Distillation (Hinton et al., 2015, section 4 on {corpus})", "",
+             "Frame accuracy (%) on the dev and test splits (FSDD: the held-out speakers nicolas and theo); where several",
              "seeds were trained, mean ± standard deviation over seeds (the stacked members of one run, each with its",
              "own initialization and shuffling). Test WER: acoustic scale tuned on dev; single networks decode with",
              "seed 0 (`--members 0`).", "",
@@ -104,7 +104,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path) -> List[str]:
             verdict = "no worse than" if float(stu_wer) <= float(base_wer) else "worse than"
             n_words = _json(exp_dir / "student" / "decode_member0_test" / "best.json")["test"]["words"]
             lines.append(f"- Test WER: student {stu_wer}% is {verdict} the baseline's {base_wer}% ({n_words} words: one "
-                         f"error is {100 / n_words:.2f}%). On FSDD the WER differences between all the network systems "
+                         f"error is {100 / n_words:.2f}%). On {corpus} the WER differences between all the network systems "
                          "are a few errors on one speaker; frame accuracy is the measure that separates them.")
         lines.append("")
 
@@ -140,7 +140,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path) -> List[str]:
                   "(The paper: with 300+ units per layer all temperatures above 8 gave similar results; with 30 units, "
                   "temperatures of 2.5 to 4 worked best.)", ""]
 
-    bias = _json(exp_dir / "student_no3" / f"bias_THREE.json")
+    bias = _json(exp_dir / "student_no3" / "bias_THREE.json")
     if bias:
         mean = lambda xs: 100 * statistics.mean(xs)  # noqa: E731
         b, a = bias["test_before"], bias["test_after"]
@@ -162,7 +162,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path) -> List[str]:
     online = _json(exp_dir / "student_online" / "distill_info.json")
     if full and top:
         lines += ["### What top-k caching of the teacher costs and saves", "",
-                  "| teacher | bytes per frame | cache size (FSDD train) | build time | student training time | "
+                  f"| teacher | bytes per frame | cache size ({corpus} train) | build time | student training time | "
                   "teacher mass outside the cache |", "|---|---|---|---|---|---|"]
         for label, info in (("cached, all logits (float16)", full), ("cached, top 10 (+ log-normalizer)", top)):
             lines.append(f"| {label} | {info['cache_bytes_per_frame']:.0f} | {info['cache_bytes'] / 1e6:.1f} MB | "

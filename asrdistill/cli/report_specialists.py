@@ -9,7 +9,7 @@ from typing import List
 from .report_distill import _config, _json, _wer
 
 
-def specialist_sections(exp_dir: Path) -> List[str]:
+def specialist_sections(exp_dir: Path, corpus: str = "FSDD") -> List[str]:
     acc = _json(exp_dir / "specialists" / "specialist_accuracy.json")
     info = _json(exp_dir / "specialists" / "specialists.json")
     if not acc or not info:
@@ -19,7 +19,7 @@ def specialist_sections(exp_dir: Path) -> List[str]:
     cfg = saved.get("specialists", {})
     sizes = [len(s["classes"]) for _, s in sorted(info["specialists"].items(), key=lambda kv: int(kv[0]))]
     gen = f"{Path(info['generalist_dir']).name} member {info['generalist_member']}"
-    lines = ["## Specialists (Hinton et al., 2015, section 5 on FSDD)", "",
+    lines = [f"## Specialists (Hinton et al., 2015, section 5 on {corpus})", "",
              f"Generalist: {gen} (a member-size DNN trained on all the data with hard labels). "
              f"{len(sizes)} specialists on subsets of the {info['num_classes']} tied states (sizes {', '.join(map(str, sizes))}), "
              f"found by k-means on the columns of the covariance of the generalist's predictions on "

@@ -41,8 +41,19 @@ sys.stdout.write(kaldilm.arpa2fst(input_arpa=sys.argv[1], disambig_symbol="#0", 
 
 
 def arpa_to_fst_text(arpa: Path, words_txt: Path) -> str:
-    """G in OpenFst text format (integer labels of ``words_txt``)."""
-    out = subprocess.run([sys.executable, "-c", _ARPA2FST, str(arpa), str(words_txt)], capture_output=True, text=True)
+    """G in OpenFst text format (integer labels of ``words_txt``); ``arpa`` may be gzipped (``.gz``)."""
+    import gzip
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if Path(arpa).suffix == ".gz":  # kaldilm reads plain text
+            plain = Path(tmp) / Path(arpa).stem
+            with gzip.open(arpa, "rb") as src, open(plain, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            plain = Path(arpa)
+        out = subprocess.run([sys.executable, "-c", _ARPA2FST, str(plain), str(words_txt)], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"arpa2fst failed on {arpa}:\n{out.stderr[-2000:]}")
     return out.stdout

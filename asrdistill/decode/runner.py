@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import multiprocessing as mp
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from ..utils.atomic import atomic_write_text
 from ..utils.config import command_line, save_config
 from .decoder import DecoderConfig, GraphDecoder
-from .scoring import WerStats, write_results
+from .scoring import write_results
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..losses import soft_cross_entropy
-from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.atomic import atomic_write_text
 from .class_clusters import ClassClusters
 from .dnn import FrameDnn
 from .ensemble import StackedDnn
@@ -268,14 +268,14 @@ def train_specialists(generalist_dir, clusters_path, ali_dir, feature_dir, prefi
     model = init_from_generalist(generalist, classes, config.seeds)
     sampler = SpecialistSampler(train.targets, train.trainable(), membership, config.seeds, config.batch_size,
                                 config.dustbin_fraction)
-    gen_logits = None
-    if config.soft_weight:
-        gen_stack = StackedDnn.from_members([generalist]).to(device).eval()
-        left, right = generalist.config.left_context, generalist.config.right_context
+    gen_stack = StackedDnn.from_members([generalist]).to(device).eval() if config.soft_weight else None
 
-        def gen_logits(idx):
-            flat = member_logits(gen_stack, train, idx.reshape(-1), left, right, device, config.bf16)[0]
-            return flat.view(*idx.shape, -1)
+    def gen_logits(idx):
+        """The generalist's logits for the frames of a step (the soft-target term)."""
+        cfg = generalist.config
+        flat = member_logits(gen_stack, train, idx.reshape(-1), cfg.left_context, cfg.right_context, device, config.bf16)
+        return flat[0].view(*idx.shape, -1)
+
     loss_fn = specialist_loss(mask, local, config.soft_weight, config.temperature, gen_logits, classes)
     result = train_stacked(model, train, dev, config, exp_dir, loss_fn, sampler=sampler,
                            evaluate_fn=lambda mdl, st: balanced_accuracy(mdl, st, mask, local, device, config.bf16))

@@ -103,7 +103,13 @@ def _verify(path: Path, url: str, expected_size: Optional[int], sha256: Optional
 
 
 def extract_archive(archive: Path, target_dir: Path) -> Path:
-    """Unpack ``archive`` into ``target_dir`` atomically (a ``.done`` marker records success)."""
+    """Unpack ``archive`` into ``target_dir`` (a ``.{name}.extracted`` marker records success).
+
+    The archive is unpacked into a temporary directory first and its entries are then moved
+    in, merging into directories that already exist (several archives may share a top
+    directory, as LibriSpeech's parts share ``LibriSpeech/``); an interrupted unpack leaves
+    no partial entry in ``target_dir``.
+    """
     marker = target_dir / f".{archive.name}.extracted"
     if marker.exists():
         return target_dir
@@ -112,11 +118,18 @@ def extract_archive(archive: Path, target_dir: Path) -> Path:
     tmp.mkdir(parents=True)
     shutil.unpack_archive(str(archive), str(tmp))
     target_dir.mkdir(parents=True, exist_ok=True)
-    for entry in tmp.iterdir():
-        dest = target_dir / entry.name
-        if dest.exists():
-            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-        os.replace(entry, dest)
-    tmp.rmdir()
+    _merge_into(tmp, target_dir)
+    shutil.rmtree(tmp)
     marker.touch()
     return target_dir
+
+
+def _merge_into(src: Path, dest: Path) -> None:
+    for entry in src.iterdir():
+        target = dest / entry.name
+        if entry.is_dir() and target.is_dir():
+            _merge_into(entry, target)
+            continue
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.replace(entry, target)

@@ -89,6 +89,14 @@ def test_decoding_with_hclg(system):
     WittenBellLM([cut_text(c).split() for c in train], 2).write_arpa(root / "G.arpa")
     stats = make_graph(root / "lang", root / "tri", root / "G.arpa", root / "graph")
     assert stats["HCLG"]["states"] > 0
+    import gzip
+
+    from asrdistill.decode.graph import arpa_to_fst_text
+
+    with gzip.open(root / "G.arpa.gz", "wt") as f:  # LibriSpeech's LMs come gzipped
+        f.write((root / "G.arpa").read_text())
+    words = root / "lang" / "words.txt"
+    assert arpa_to_fst_text(root / "G.arpa.gz", words) == arpa_to_fst_text(root / "G.arpa", words)
     spec = {"kind": "gmm", "model_dir": str(root / "tri"), "cmvn": str(root / "f" / "fsdd_cmvn_test.json")}
     (results,) = decode_split(spec, root / "graph", root / "f" / "fsdd_cuts_test.jsonl.gz", root / "decode", "test",
                               DecodeConfig(acoustic_scales=(0.05, 0.1)), num_jobs=2)

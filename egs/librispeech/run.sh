@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# LibriSpeech recipe at the paper's scale: data -> fbank -> GMM-HMM (Kaldi's schedule) -> alignments ->
+# N-member ensemble -> distilled student -> HCLG decoding of dev/test (clean and other) -> RESULTS.md.
+# Each stage is one script of ../../recipes; the sizes come from a preset (conf/<preset>/params.sh).
+#
+#   ./run.sh --corpus-dir /data/LibriSpeech --lexicon /data/lm/librispeech-lexicon.txt \
+#            --lm /data/lm/3-gram.pruned.1e-7.arpa.gz                         # existing copies
+#   ./run.sh                                          # downloads parts, lexicon and LM to download/
+#   ./run.sh --preset 100h --stage 12 --stop-stage 15 # a range of stages, another preset
+#
+# Presets: paper (960 h, ~14,000 tied states, 10 x 8x2560 members, 8x2560 student), 100h
+# (train-clean-100), tiny (a few minutes on CPU; used by the tests on a miniature corpus).
+# How GPU jobs run: cmd.sh (local, torchrun on one node, several nodes). Outputs go to data/ and exp/.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+root=../..
+
+stage=0
+stop_stage=100
+preset=paper
+corpus_dir=       # existing LibriSpeech directory (with train-clean-100/, dev-clean/, ...); empty: download
+lexicon=          # librispeech-lexicon.txt; empty: download/librispeech-lexicon.txt
+lm=               # ARPA LM for the graph (.gz allowed); empty: download/3-gram.pruned.1e-7.arpa.gz
+nj=4              # parallel CPU jobs
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--preset paper|100h|tiny] [--corpus-dir DIR] [--lexicon F] [--lm F] [--nj N]"
+. $root/local/parse_options.sh
+. $root/local/log.sh
+require_asrdistill
+[ -f conf/$preset/params.sh ] || { echo "$0: no preset conf/$preset/params.sh" >&2; exit 1; }
+. conf/$preset/params.sh   # mono_utts, tri1_utts, nnet_preset, student_preset, eval_splits, ...
+. ./cmd.sh                 # train_cmd: how GPU training runs
+lexicon=${lexicon:-download/librispeech-lexicon.txt}
+lm=${lm:-download/3-gram.pruned.1e-7.arpa.gz}
+conf=conf/$preset
+p="--prefix librispeech"
+ali="--ali-dir exp/tri2/ali"
+nnet="--model-kind nnet --tree-dir exp/tri2 --graph-dir exp/tri2/graph"
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: manifests of the parts in $conf/prepare.yaml (download when --corpus-dir is not given)"
+  $root/recipes/prepare.sh --corpus librispeech --corpus-dir "$corpus_dir" --download-dir download \
+    --output-dir data/manifests --config $conf/prepare.yaml
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: 40-dim log-mel filterbank features, per-speaker CMVN, summary"
+  $root/recipes/compute_fbank.sh --manifest-dir data/manifests --output-dir data/fbank $p --nj $nj --splits "train,$eval_splits" \
+    --config conf/fbank.yaml
+  $root/recipes/compute_cmvn.sh --feature-dir data/fbank $p --splits "train,$eval_splits"
+  $root/recipes/summary.sh --manifest-dir data/fbank $p
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: lang directory from the LibriSpeech lexicon (stress removed, optional silence)"
+  $root/recipes/prepare_lang.sh --feature-dir data/fbank $p --splits train --lexicon "$lexicon" --output-dir data/lang \
+    --config conf/lang.yaml
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: training subsets: the $mono_utts shortest utterances (monophone), $tri1_utts at random (first triphone)"
+  $root/recipes/subset.sh --feature-dir data/fbank $p --num-cuts $mono_utts --select shortest --out-split train_short
+  $root/recipes/subset.sh --feature-dir data/fbank $p --num-cuts $tri1_utts --select random --out-split train_tri1
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: monophone on the short subset; triphone 1 on the random subset; triphone 2 on all the data"
+  $root/recipes/train_gmm.sh --type mono $p --split train_short --exp-dir exp/mono --nj $nj --config $conf/mono.yaml
+  $root/recipes/train_gmm.sh --type tri $p --split train_tri1 --src-dir exp/mono --exp-dir exp/tri1 --nj $nj \
+    --config $conf/tri1.yaml
+  $root/recipes/train_gmm.sh --type tri $p --split train --src-dir exp/tri1 --exp-dir exp/tri2 --nj $nj \
+    --config $conf/tri2.yaml
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: forced alignment of the training and evaluation data with triphone 2: the DNN targets"
+  $root/recipes/align.sh $p --model-dir exp/tri2 --splits "train,$eval_splits" --nj $nj
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: HCLG with the LM ($lm); decode dev at every acoustic scale, the other splits at the best one"
+  $root/recipes/mkgraph.sh --model-dir exp/tri2 --arpa "$lm"
+  $root/recipes/decode.sh $p --model-dir exp/tri2 --split dev --nj $nj --config $conf/decode.yaml
+  for s in ${eval_splits//,/ }; do
+    [ $s = dev ] && continue
+    $root/recipes/decode.sh $p --model-dir exp/tri2 --split $s --scales-from exp/tri2/decode_dev --nj $nj --config $conf/decode.yaml
+    $root/recipes/score.sh --dev-dir exp/tri2/decode_dev --test-dir exp/tri2/decode_$s
+  done
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: ensemble of $num_members frame classifiers ($nnet_preset) on the tied-state targets (GPU if present)"
+  $root/recipes/train_ensemble.sh --train-cmd "$train_cmd" $p $ali --exp-dir exp/ensemble --preset $nnet_preset \
+    --config $conf/ensemble.yaml
+  $root/recipes/evaluate_nnet.sh $p $ali --exp-dir exp/ensemble --splits "$eval_splits"
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: distil the ensemble into one $student_preset student (cached top-k teacher)"
+  $root/recipes/distill.sh --train-cmd "$train_cmd" $p $ali --exp-dir exp/student --preset $student_preset \
+    --config $conf/student.yaml
+  $root/recipes/evaluate_nnet.sh $p $ali --exp-dir exp/student --splits "$eval_splits"
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: decode with a single member (the baseline), the ensemble and the student; scale tuned on dev"
+  for sys in "ensemble --members 0 --each-member true:ensemble/decode_member{member}" "ensemble:ensemble/decode" \
+             "student --members 0 --each-member true:student/decode_member{member}"; do
+    opts=${sys%%:*}; out=exp/${sys#*:}
+    $root/recipes/decode.sh $p $nnet --model-dir exp/$opts --split dev --out-dir "${out}_dev" --nj $nj --config $conf/decode.yaml
+    for s in ${eval_splits//,/ }; do
+      [ $s = dev ] && continue
+      $root/recipes/decode.sh $p $nnet --model-dir exp/$opts --split $s --out-dir "${out}_$s" --scales-from "${out}_dev" \
+        --nj $nj --config $conf/decode.yaml
+      $root/recipes/score.sh --dev-dir "${out}_dev" --test-dir "${out}_$s" $([[ $opts == *each-member* ]] && echo --members 0)
+    done
+  done
+fi
+
+if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then
+  log "Stage 20: RESULTS.md"
+  $root/recipes/report.sh --exp-dir exp --title "LibriSpeech ($preset preset)" --out RESULTS.md
+fi
