@@ -52,7 +52,7 @@ def main():
     print(f"machine: {platform.machine()}, torch {torch.__version__}, 1 thread; model {args.model_dir}: "
           f"{model.num_pdfs} pdfs, {model.gmm.total_gauss()} Gaussians, dim {model.gmm.dim}; {len(ids)} utterances, {frames} frames")
     print("| step | frames/s (1 core) |\n|---|---|")
-    print(f"| forced alignment (all-pdf likelihoods + Kaldi Viterbi) | {frames / t_align:,.0f} |")
+    print(f"| forced alignment (likelihoods of the graph's pdfs + Kaldi Viterbi) | {frames / t_align:,.0f} |")
     print(f"| EM statistics (Viterbi, aligned pdf's Gaussians) | {frames / t_acc:,.0f} |")
 
     print("\nSynthetic all-pdf likelihoods (the alignment's cost at larger models), 20k frames of dim 39:")

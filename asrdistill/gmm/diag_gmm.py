@@ -121,9 +121,19 @@ class DiagGmmSet:
                            (-0.5 * inv_var).float(), gconst.float())
         return self._cache
 
-    def log_likelihoods(self, feats: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-        """``(T, D)`` -> ``(T, P)`` log-likelihood of every frame under every pdf."""
+    def log_likelihoods(self, feats: torch.Tensor, chunk: int = 8192, pdfs: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``(T, D)`` -> ``(T, P)`` log-likelihood of every frame under every pdf.
+
+        With ``pdfs`` (pdf ids), only those pdfs' Gaussians are evaluated and every other
+        column is ``-inf``: the cost then grows with the pdfs an utterance can use (its
+        training graph's), not with the size of the model.
+        """
         proj, gconst, pdf_of, _, _, _ = self._params()
+        if pdfs is not None:
+            keep = torch.zeros(self.num_pdfs, dtype=torch.bool)
+            keep[pdfs] = True
+            sel = keep[pdf_of]
+            proj, gconst, pdf_of = proj[:, sel], gconst[sel], pdf_of[sel]
         out = []
         for s in range(0, feats.shape[0], chunk):
             f = feats[s : s + chunk].float()

@@ -52,6 +52,8 @@ class AlignOptions:
     transition_scale: float = field(default=1.0, metadata={"help": "Transition log-probability scale."})
     self_loop_scale: float = field(default=0.1, metadata={"help": "Self-loop log-probability scale."})
     boost_silence: float = field(default=1.0, metadata={"help": "Multiply silence likelihoods by this factor while aligning."})
+    graph_pdfs_only: bool = field(
+        default=True, metadata={"help": "Score only the pdfs of each utterance's training graph (the rest cannot be reached)."})
 
 
 @dataclass
@@ -153,10 +155,14 @@ class Shard:
         sil_pdfs = torch.from_numpy(np.unique(self.tables.pdf[1:][np.isin(self.tables.phone[1:], self.lang.silence_phones)]))
         config = khg.AlignConfig(beam=opts.beam, retry_beam=opts.retry_beam, careful=False)
         report = AlignReport()
-        all_ll = gmm.log_likelihoods(self.store)  # every frame of the shard in large chunks
+        # every pdf for every frame of the shard in large chunks, or per utterance only the pdfs of its graph
+        all_ll = None if opts.graph_pdfs_only else gmm.log_likelihoods(self.store)
         start = 0
         for u, f in zip(self.ids, self.feats):
-            ll = all_ll[start : start + f.shape[0]]
+            if all_ll is None:
+                ll = gmm.log_likelihoods(self.store[start : start + f.shape[0]], pdfs=self._graph_pdfs(u))
+            else:
+                ll = all_ll[start : start + f.shape[0]]
             start += f.shape[0]
             if opts.boost_silence != 1.0:
                 ll = ll.clone()
@@ -180,6 +186,13 @@ class Shard:
             report.frames += f.shape[0]
             report.log_like += float(ll[torch.arange(f.shape[0]), torch.from_numpy(self.tables.pdf[ali].astype(np.int64))].sum())
         return report
+
+    def _graph_pdfs(self, u: str) -> torch.Tensor:
+        """The pdfs of the transition ids on the input side of utterance ``u``'s training graph."""
+        arcs = (line.split() for line in self.graphs[u].to_str().splitlines())  # src dst ilabel olabel [weight]
+        tids = np.array([int(a[2]) for a in arcs if len(a) >= 4], dtype=np.int64)
+        tids = tids[tids > 0]  # 0: epsilon
+        return torch.from_numpy(np.unique(self.tables.pdf[tids]).astype(np.int64))
 
     def _aligned(self):
         us = [i for i, u in enumerate(self.ids) if u in self.ali]

@@ -76,6 +76,23 @@ def test_alignment_gives_one_target_per_frame_and_sensible_durations(system):
     seq = [lang.id_phone[p] for p in tables.phone[ali.tids[ali.offsets[i]:ali.offsets[i + 1]]]]
     collapsed = [p for k, p in enumerate(seq) if k == 0 or p != seq[k - 1]]
     assert [p for p in collapsed if p != "SIL"] == ["S", "EH", "V", "AH", "N"]
+    # scoring only the pdfs of each utterance's graph gives exactly the alignment of scoring all of them
+    align_split(root / "tri", root / "f" / "fsdd_cuts_train.jsonl.gz", root / "f" / "fsdd_cmvn_train.json",
+                root / "ali_full", "fsdd", "train", AlignOptions(graph_pdfs_only=False), num_jobs=2)
+    full = SplitAlignment.load(root / "ali_full" / "fsdd_ali_train.npz")
+    assert full.ids == ali.ids and np.array_equal(full.tids, ali.tids)
+
+
+def test_graph_restricted_likelihoods_equal_the_full_ones(system):
+    _, _, tri = system
+    feats = torch.randn(50, tri.gmm.dim)
+    pdfs = torch.tensor([3, 7, 11, 40])
+    full = tri.gmm.log_likelihoods(feats)
+    part = tri.gmm.log_likelihoods(feats, pdfs=pdfs)
+    torch.testing.assert_close(part[:, pdfs], full[:, pdfs])
+    others = torch.ones(tri.num_pdfs, dtype=torch.bool)
+    others[pdfs] = False
+    assert torch.isinf(part[:, others]).all()
 
 
 def test_decoding_with_hclg(system):
