@@ -104,7 +104,7 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
     the scale that is best on the first only, and TEST_DIR/best.json is written (as
     'asrdistill score'); --out-dir then contains {split}.
     """
-    from ..decode.runner import decode_split, tune_and_score
+    from ..decode.runner import decode_split
 
     splits = [x for x in split.split(",") if x]
     out_tpl = str(out_dir) if out_dir else str(model_dir / "decode_{split}")
@@ -138,18 +138,11 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
             for r in results.values():
                 click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
     if len(splits) == 2:
-        for m in (members.split(",") if each_member else [""]):
-            dev, test = (Path(out_tpl.replace("{split}", x).format(member=m)) for x in splits)
-            out = tune_and_score(dev, test)
-            click.echo(f"{test}: acoustic scale {out['acoustic_scale']:g} (best on {splits[0]}): {out['test']['line']}")
+        _score_members(*(out_tpl.replace("{split}", x) for x in splits), members if each_member else "")
 
 
-@click.command()
-@click.option("--dev-dir", required=True, help="Decoding directory of the dev split (tunes the acoustic scale).")
-@click.option("--test-dir", required=True, help="Decoding directory of the test split.")
-@click.option("--members", default="", help="Comma-separated member indices: the directories contain {member}.")
-def score(dev_dir: str, test_dir: str, members: str) -> None:
-    """Apply the acoustic scale that is best on dev to test; writes TEST_DIR/best.json."""
+def _score_members(dev_dir: str, test_dir: str, members: str) -> None:
+    """``tune_and_score`` for each member's pair of directories (``{member}`` in the names), or the one pair."""
     from ..decode.runner import tune_and_score
 
     for m in [x for x in members.split(",") if x] or [""]:
@@ -160,3 +153,12 @@ def score(dev_dir: str, test_dir: str, members: str) -> None:
         out = tune_and_score(dev, test)
         click.echo(f"{test}: acoustic scale {out['acoustic_scale']:g} (best on dev): dev {out['dev']['line']}\n"
                    f"test {out['test']['line']}  RTF {out['test']['rtf']:.4f}")
+
+
+@click.command()
+@click.option("--dev-dir", required=True, help="Decoding directory of the dev split (tunes the acoustic scale).")
+@click.option("--test-dir", required=True, help="Decoding directory of the test split.")
+@click.option("--members", default="", help="Comma-separated member indices: the directories contain {member}.")
+def score(dev_dir: str, test_dir: str, members: str) -> None:
+    """Apply the acoustic scale that is best on dev to test; writes TEST_DIR/best.json."""
+    _score_members(dev_dir, test_dir, members)

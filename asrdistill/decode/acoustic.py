@@ -110,15 +110,12 @@ class SpecialistScorer:
     """
 
     def __init__(self, exp_dir, tree_dir, cmvn_path=None, top_n: int = 1):
-        import json
-
         from ..features.cmvn import CmvnStats
         from ..nnet.specialists import SpecialistSystem
 
         _, self.tm = load_transition_model(tree_dir)
         self.system = SpecialistSystem(exp_dir, top_n)
-        gen_dir = json.loads((Path(exp_dir) / "specialists.json").read_text())["generalist_dir"]
-        self.log_priors = torch.load(Path(gen_dir) / "log_priors.pt")
+        self.log_priors = torch.load(self.system.generalist_dir / "log_priors.pt")
         self.cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
 
     @torch.no_grad()

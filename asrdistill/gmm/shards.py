@@ -101,6 +101,7 @@ class Shard:
         self.feats = [self.store[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
         self.ali: Dict[str, np.ndarray] = {}
         self.graphs: Dict[str, Any] = {}
+        self._graph_pdf_cache: Dict[str, torch.Tensor] = {}  # per compiled graph; cleared with the graphs
         self.tm = None
         self.ctx = None
         self.tables: Optional[TransitionTables] = None
@@ -121,6 +122,7 @@ class Shard:
             opts=opts,
         )
         self.graphs = {u: compiler.compile_graph_from_text(w) for u, w in zip(self.ids, self.words)}
+        self._graph_pdf_cache = {}
         return len(self.graphs)
 
     def set_transitions(self, tm) -> None:
@@ -188,11 +190,16 @@ class Shard:
         return report
 
     def _graph_pdfs(self, u: str) -> torch.Tensor:
-        """The pdfs of the transition ids on the input side of utterance ``u``'s training graph."""
+        """The pdfs of the transition ids on the input side of utterance ``u``'s training graph
+        (read once per compiled graph: realignments reuse it)."""
+        if u in self._graph_pdf_cache:
+            return self._graph_pdf_cache[u]
         arcs = (line.split() for line in self.graphs[u].to_str().splitlines())  # src dst ilabel olabel [weight]
         tids = np.array([int(a[2]) for a in arcs if len(a) >= 4], dtype=np.int64)
         tids = tids[tids > 0]  # 0: epsilon
-        return torch.from_numpy(np.unique(self.tables.pdf[tids]).astype(np.int64))
+        pdfs = torch.from_numpy(np.unique(self.tables.pdf[tids]).astype(np.int64))
+        self._graph_pdf_cache[u] = pdfs
+        return pdfs
 
     def _aligned(self):
         us = [i for i, u in enumerate(self.ids) if u in self.ali]

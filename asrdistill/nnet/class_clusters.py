@@ -160,12 +160,10 @@ def cluster_classes(probs: Tensor, config: ClusterConfig = ClusterConfig(), targ
         details.append(_confused_pairs(subset, cov, confusion, config.pairs_per_cluster))
     if not subsets:
         raise ValueError(f"no cluster has {config.min_size} or more classes; lower --min-size or --num-clusters")
-    coverage = torch.zeros(c, dtype=torch.long)
-    for s in subsets:
-        coverage[s] += 1
-    info = {"held_out_frames": f, "classes_seen": int(seen.sum()), "clusters": k, "config": asdict(config),
-            "coverage_histogram": torch.bincount(coverage).tolist(), "pairs": details}
-    return ClassClusters(subsets, c, info)
+    clusters = ClassClusters(subsets, c)
+    clusters.info = {"held_out_frames": f, "classes_seen": int(seen.sum()), "clusters": k, "config": asdict(config),
+                     "coverage_histogram": torch.bincount(clusters.coverage()).tolist(), "pairs": details}
+    return clusters
 
 
 def _confused_pairs(subset: List[int], cov: Tensor, confusion: Optional[Tensor], n: int) -> dict:

@@ -315,6 +315,7 @@ class SpecialistSystem:
 
     def __init__(self, exp_dir, top_n: int = 1, solver: str = "em", max_steps: int = 200):
         info = json.loads((Path(exp_dir) / "specialists.json").read_text())
+        self.generalist_dir = Path(info["generalist_dir"])  # its log_priors.pt serve decoding
         self.generalist = load_members(info["generalist_dir"]).member(info["generalist_member"]).eval()
         specs = load_members(exp_dir)
         order = sorted(int(m) for m in info["specialists"])
