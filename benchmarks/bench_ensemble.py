@@ -24,7 +24,7 @@ import torch
 from asrdistill.nnet.dnn import FrameDnn, preset
 from asrdistill.nnet.ensemble import StackedDnn
 from asrdistill.nnet.frame_store import FrameStore
-from asrdistill.nnet.trainer import hard_label_loss
+from asrdistill.nnet.trainer import hard_label_loss, make_optimizer
 
 
 def matmul_rate(device, dtype, n=4096, iters=10) -> float:
@@ -57,7 +57,7 @@ def synthetic_store(frames: int, dim: int, classes: int, device, dtype) -> Frame
 
 def bench_stacked(cfg, members, batch, steps, device, store, bf16):
     model = StackedDnn(cfg, list(range(members))).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = make_optimizer(model, 1e-4, 0.0, device)  # the engine's optimizer
     n = store.num_frames
 
     def step():
@@ -96,7 +96,7 @@ class _WindowDataset(torch.utils.data.Dataset):
 
 def bench_dataloader(cfg, members, batch, steps, device, store, bf16, workers):
     nets = [FrameDnn(cfg).to(device) for _ in range(members)]
-    opts = [torch.optim.AdamW(n.parameters(), lr=1e-4) for n in nets]
+    opts = [make_optimizer(n, 1e-4, 0.0, device) for n in nets]
     loader = torch.utils.data.DataLoader(_WindowDataset(store, cfg.left_context, cfg.right_context), batch_size=batch,
                                          shuffle=True, num_workers=workers, pin_memory=device.type == "cuda",
                                          persistent_workers=workers > 0)

@@ -74,7 +74,7 @@ def main():
             print(f"lhotse Fbank unavailable: {e}")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, 1 thread; "
           f"{len(files)} files, {sum(len(w) for w in wavs) / sr / 60:.1f} min of audio")
-    print(f"| extractor | sampling rate | x real time (1 core) |\n|---|---|---|")
+    print("| extractor | sampling rate | x real time (1 core) |\n|---|---|---|")
     for name, rate, rtf in rows:
         print(f"| {name} | {rate} Hz | {rtf:.0f} |")
 

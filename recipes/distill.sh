@@ -12,6 +12,7 @@ exp_dir=exp/student
 preset=small
 hidden_layers=
 hidden_dim=
+evaluate_splits=  # e.g. dev,test: frame accuracy after training, in the same process (frame_accuracy.json)
 config=           # YAML with DistillConfig values
 train_cmd=asrdistill  # or torchrun ... $(which asrdistill): see egs/librispeech/cmd.sh
 help_message="Usage: $0 [options] [-- extra asrdistill distill student options]"
@@ -23,5 +24,5 @@ stage_done "$exp_dir/.distill.done" && exit 0
 $train_cmd distill student --ali-dir "$ali_dir" --feature-dir "$feature_dir" --prefix "$prefix" \
   --teacher-dir "$teacher_dir" --exp-dir "$exp_dir" --preset "$preset" \
   ${hidden_layers:+--hidden-layers "$hidden_layers"} ${hidden_dim:+--hidden-dim "$hidden_dim"} \
-  ${config:+--config "$config"} "$@"
+  ${evaluate_splits:+--evaluate-splits "$evaluate_splits"} ${config:+--config "$config"} "$@"
 mark_done "$exp_dir/.distill.done"

@@ -11,6 +11,7 @@ exp_dir=exp/ensemble
 preset=small
 hidden_layers=    # override the preset
 hidden_dim=
+evaluate_splits=  # e.g. dev,test: frame accuracy after training, in the same process (frame_accuracy.json)
 config=           # YAML with TrainConfig values
 train_cmd=asrdistill  # or torchrun ... $(which asrdistill): see egs/librispeech/cmd.sh
 help_message="Usage: $0 [options]  (train N members in one stacked model; resumable)"
@@ -21,5 +22,5 @@ require_asrdistill
 stage_done "$exp_dir/.train.done" && exit 0
 $train_cmd train ensemble --ali-dir "$ali_dir" --feature-dir "$feature_dir" --prefix "$prefix" --exp-dir "$exp_dir" \
   --preset "$preset" ${hidden_layers:+--hidden-layers "$hidden_layers"} ${hidden_dim:+--hidden-dim "$hidden_dim"} \
-  ${config:+--config "$config"}
+  ${evaluate_splits:+--evaluate-splits "$evaluate_splits"} ${config:+--config "$config"}
 mark_done "$exp_dir/.train.done"

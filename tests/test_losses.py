@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from asrdistill.losses import (DistillationLoss, LogitMatchingLoss, combine_log_probs, ensemble_soft_targets,
                                soft_cross_entropy, softmax_with_temperature, topk_cache, topk_soft_targets)

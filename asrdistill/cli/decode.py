@@ -104,7 +104,7 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
     the scale that is best on the first only, and TEST_DIR/best.json is written (as
     'asrdistill score'); --out-dir then contains {split}.
     """
-    from ..decode.runner import decode_split
+    from ..decode.runner import DecodingPool, decode_split
 
     splits = [x for x in split.split(",") if x]
     out_tpl = str(out_dir) if out_dir else str(model_dir / "decode_{split}")
@@ -119,24 +119,27 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         if not tree_dir.is_dir():
             raise click.UsageError(f"--tree-dir {tree_dir} does not exist (the GMM system of the network's outputs)")
     default_graph = (model_dir if model_kind == "gmm" else tree_dir) / "graph"
-    for i, sp in enumerate(splits):
-        cuts = feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz"
-        if not cuts.exists():
-            raise click.ClickException(f"{cuts} does not exist")
-        cmvn = feature_dir / f"{prefix}_cmvn_{sp}.json"
-        spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": str(cmvn) if cmvn.exists() else None,
-                "tree_dir": str(tree_dir), "combine": combine,
-                "members": [int(m) for m in members.split(",")] if members else None,
-                "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
-        tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
-        try:
-            systems = decode_split(spec, graph_dir or default_graph, cuts, out_tpl.replace("{split}", sp), sp, config,
-                                   num_jobs, tuned_on)
-        except (ValueError, FileNotFoundError) as e:
-            raise click.ClickException(str(e))
-        for results in systems:
-            for r in results.values():
-                click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+    graph = graph_dir or default_graph
+    cuts = {sp: feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz" for sp in splits}
+    for path in cuts.values():
+        if not path.exists():
+            raise click.ClickException(f"{path} does not exist")
+    # one pool of workers (graph and model loaded once) for both splits: CMVN statistics of both
+    cmvn = [str(p) for p in (feature_dir / f"{prefix}_cmvn_{sp}.json" for sp in splits) if p.exists()]
+    spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": cmvn or None, "tree_dir": str(tree_dir),
+            "combine": combine, "members": [int(m) for m in members.split(",")] if members else None,
+            "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
+    try:
+        with DecodingPool(spec, graph / "HCLG.fst", config, num_jobs) as pool:
+            for i, sp in enumerate(splits):
+                tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
+                systems = decode_split(spec, graph, cuts[sp], out_tpl.replace("{split}", sp), sp, config, num_jobs,
+                                       tuned_on, pool=pool)
+                for results in systems:
+                    for r in results.values():
+                        click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e))
     if len(splits) == 2:
         _score_members(*(out_tpl.replace("{split}", x) for x in splits), members if each_member else "")
 

@@ -8,7 +8,7 @@ import click
 
 from ..nnet.distillation import DistillConfig
 from ..utils.config import with_config
-from .train import common_options, dnn_from_options, dnn_options
+from .train import common_options, dnn_from_options, dnn_options, evaluate_and_echo, evaluate_option
 
 
 @click.group()
@@ -22,9 +22,10 @@ def distill() -> None:
               help="Ensemble (member*.pt) to distil.")
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/student"), help="Output directory.")
 @dnn_options
+@evaluate_option
 @with_config(DistillConfig)
 def student_cmd(config, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, preset, hidden_layers, hidden_dim, dropout,
-                max_norm, left_context, right_context):
+                max_norm, left_context, right_context, evaluate_splits):
     """Train student(s) on soft targets (T^2-scaled) plus hard labels; resumable like 'train ensemble'."""
     from ..nnet.distillation import distill as run
 
@@ -32,6 +33,7 @@ def student_cmd(config, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, pres
     res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn, config)
     click.echo(f"distilled {config.num_members} student(s) ({config.teacher} teacher) for {res['steps']} steps in "
                f"{res['train_seconds']:.0f} s; best dev frame accuracy " + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
+    evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)
 
 
 @distill.command("bias")

@@ -45,6 +45,12 @@ def _word_recall(exp: Path, decode: str, word: str) -> str:
     return f"{hits} / {total}"
 
 
+def _seeds(fa: Optional[dict]) -> str:
+    """"1 seed", "3 seeds": the members of a frame_accuracy.json."""
+    n = len(fa["test"]["members"]) if fa else 0
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
 def _row(label: str, fa: dict, key: str, wer: str, note: str = "") -> str:
     if key == "members":
         dev, test = fa["dev"]["members"], fa["test"]["members"]
@@ -83,7 +89,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
         if fa:
             cfg = _config(exp_dir / name).get("distill", {})
             note = (f"T = {cfg.get('temperatures')}, soft {cfg.get('soft_weight')}, hard {cfg.get('hard_weight')}, "
-                    f"{len(fa['test']['members'])} seed(s)")
+                    + _seeds(fa))
             lines.append(_row(label, fa, "members", _wer(exp_dir / name, "member0_"), note))
     lines.append("")
     st = _json(exp_dir / "student" / "frame_accuracy.json")
@@ -113,9 +119,9 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
         lines += ["### Soft targets as a regularizer: 3% of the training frames", "",
                   "| system | dev frame acc | test frame acc | test %WER | notes |", "|---|---|---|---|---|",
                   _row("hard targets, 3% of the frames", b3, "members", _wer(exp_dir / "baseline_3pct", "member0_"),
-                       "3 seeds"),
+                       _seeds(b3)),
                   _row("soft targets of the full-data ensemble, 3% of the frames", s3, "members",
-                       _wer(exp_dir / "student_3pct", "member0_"), "3 seeds, soft only"),
+                       _wer(exp_dir / "student_3pct", "member0_"), f"{_seeds(s3)}, soft only"),
                   _row("reference: hard targets, all frames (baseline above)", ens, "members", "-", ""),
                   "", "(The paper: 44.5% with hard targets, 57.0% with soft targets, 58.9% with all the data.)", ""]
 
@@ -147,7 +153,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
         lines += ["### Omitted class: no utterance containing THREE in the transfer set", "",
                   f"The classes of THREE: the {len(bias['classes'])} tied states whose training frames come at least 90% from "
                   "utterances with THREE. Bias added to their logits, tuned on dev (best "
-                  f"{bias['best_delta']:g}); test frame accuracy, mean over {len(b['overall'])} seed(s):", "",
+                  f"{bias['best_delta']:g}); test frame accuracy, mean over {_seeds({'test': {'members': b['overall']}})}:", "",
                   "| | frames of THREE's classes | all frames | test %WER | THREE in the test transcripts: recognized |",
                   "|---|---|---|---|---|",
                   f"| student without THREE, no bias | {mean(b['word_frames']):.2f} | {mean(b['overall']):.2f} | "
@@ -164,13 +170,14 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
         lines += ["### What top-k caching of the teacher costs and saves", "",
                   f"| teacher | bytes per frame | cache size ({corpus} train) | build time | student training time | "
                   "teacher mass outside the cache |", "|---|---|---|---|---|---|"]
-        for label, info in (("cached, all logits (float16)", full), ("cached, top 10 (+ log-normalizer)", top)):
+        for label, info, name in (("cached, all logits (float16)", full, "student"),
+                                  (f"cached, top {top['top_k']} (+ log-normalizer)", top, "student_top10")):
             lines.append(f"| {label} | {info['cache_bytes_per_frame']:.0f} | {info['cache_bytes'] / 1e6:.1f} MB | "
                          f"{info['cache_seconds']:.1f} s (once, shared) | {info['train_seconds']:.0f} s for "
-                         f"{len(_json(exp_dir / ('student' if info is full else 'student_top10') / 'frame_accuracy.json')['test']['members'])} seeds | "
-                         f"{100 * info['dropped_mass']:.2f}% |")
+                         f"{_seeds(_json(exp_dir / name / 'frame_accuracy.json'))} | {100 * info['dropped_mass']:.2f}% |")
         if online:
-            lines.append(f"| online (4 members forward in every step) | 0 | - | - | {online['train_seconds']:.0f} s for 1 seed | 0 |")
+            lines.append(f"| online ({online.get('teacher_members', n_members)} members forward in every step) | 0 | - | - | "
+                         f"{online['train_seconds']:.0f} s for {_seeds(_json(exp_dir / 'student_online' / 'frame_accuracy.json'))} | 0 |")
         st = _json(exp_dir / "student" / "frame_accuracy.json")
         tk = _json(exp_dir / "student_top10" / "frame_accuracy.json")
         if st and tk:

@@ -47,6 +47,26 @@ def dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_
     return cfg
 
 
+def evaluate_option(f):
+    return click.option("--evaluate-splits", default="", show_default=True,
+                        help="After training, frame accuracy on these comma-separated aligned splits, in the same "
+                        "process (EXP_DIR/frame_accuracy.json, as 'asrdistill train evaluate'); empty: none.")(f)
+
+
+def evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, splits: str, device: str = "auto") -> None:
+    """``evaluate_members`` on ``splits`` (comma-separated; nothing if empty) and its summary lines."""
+    from ..nnet.ensemble_training import evaluate_members, is_main_process
+
+    names = [s for s in splits.split(",") if s]
+    if not names or not is_main_process():
+        return
+    out = evaluate_members(exp_dir, ali_dir, feature_dir, prefix, names, device)
+    for split in names:
+        r = out[split]
+        click.echo(f"{split}: members {' '.join(f'{a:.4f}' for a in r['members'])}; mean {r['mean_member']:.4f}; "
+                   f"ensemble arithmetic {r['arithmetic']:.4f}, geometric {r['geometric']:.4f}")
+
+
 @click.group()
 def train() -> None:
     """Frame-classifier DNNs and N-member ensembles (stacked, one step for all members)."""
@@ -56,9 +76,10 @@ def train() -> None:
 @common_options
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/ensemble"), help="Output directory.")
 @dnn_options
+@evaluate_option
 @with_config(TrainConfig)
 def ensemble_cmd(config, ali_dir, feature_dir, prefix, exp_dir, preset, hidden_layers, hidden_dim, dropout, max_norm,
-                 left_context, right_context):
+                 left_context, right_context, evaluate_splits):
     """Train N members together (resumes from EXP_DIR/checkpoint.pt); writes member*.pt and priors.
 
     Several processes can each train a slice of the members into one directory
@@ -70,6 +91,7 @@ def ensemble_cmd(config, ali_dir, feature_dir, prefix, exp_dir, preset, hidden_l
     res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn, config)
     click.echo(f"trained {config.num_members} member(s) for {res['steps']} steps; best dev frame accuracy "
                + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
+    evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)
 
 
 @train.command("evaluate")
@@ -80,11 +102,4 @@ def ensemble_cmd(config, ali_dir, feature_dir, prefix, exp_dir, preset, hidden_l
 @click.option("--device", default="auto", help="cpu, cuda or auto.")
 def evaluate_cmd(ali_dir, feature_dir, prefix, exp_dir, splits, device):
     """Frame accuracy per member, mean member, ensemble (arithmetic and geometric mean of posteriors)."""
-    from ..nnet.ensemble_training import evaluate_members
-
-    out = evaluate_members(exp_dir, ali_dir, feature_dir, prefix, [s for s in splits.split(",") if s], device)
-    for split, r in out.items():
-        if split == "command":
-            continue
-        click.echo(f"{split}: members {' '.join(f'{a:.4f}' for a in r['members'])}; mean {r['mean_member']:.4f}; "
-                   f"ensemble arithmetic {r['arithmetic']:.4f}, geometric {r['geometric']:.4f}")
+    evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, splits, device)

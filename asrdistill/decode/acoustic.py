@@ -10,7 +10,7 @@ interface.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 
@@ -24,14 +24,15 @@ def load_transition_model(model_dir) -> Tuple[object, object]:
 
 
 class GmmScorer:
-    """Log-likelihoods of a GMM system (``exp/mono``, ``exp/tri``)."""
+    """Log-likelihoods of a GMM system (``exp/mono``, ``exp/tri``); ``cmvn_path``: one statistics
+    file or a list of them (their union), as :func:`asrdistill.features.cmvn.load_cmvn`."""
 
-    def __init__(self, model_dir, cmvn_path: Optional[Path] = None):
-        from ..features.cmvn import CmvnStats
+    def __init__(self, model_dir, cmvn_path=None):
+        from ..features.cmvn import load_cmvn
         from ..gmm.model import GmmModel
 
         self.model = GmmModel.load(model_dir)
-        self.cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
+        self.cmvn = load_cmvn(cmvn_path)
 
     @property
     def tm(self):
@@ -51,7 +52,7 @@ class NnetScorer:
     Args:
         exp_dir: directory with ``member*.pt`` and ``log_priors.pt`` (an ensemble or a student).
         tree_dir: the GMM system whose tree and transition model define the pdfs (graph).
-        cmvn_path: per-speaker CMVN statistics of the split.
+        cmvn_path: per-speaker CMVN statistics of the split (or a list of files: their union).
         members: which members (indices into the sorted member files); default: all.
         combine: ``arithmetic`` (mean of posteriors) or ``geometric`` (normalized mean of log posteriors).
         logit_bias: a ``bias_WORD.json`` of ``asrdistill distill bias``: its dev-tuned bias is added to
@@ -63,7 +64,7 @@ class NnetScorer:
                  each_member: bool = False):
         import json
 
-        from ..features.cmvn import CmvnStats
+        from ..features.cmvn import load_cmvn
         from ..nnet.trainer import load_members
 
         _, self.tm = load_transition_model(tree_dir)
@@ -75,7 +76,7 @@ class NnetScorer:
             model = StackedDnn.from_members([nets[i] for i in members])
         self.model = model.eval()
         self.log_priors = torch.load(Path(exp_dir) / "log_priors.pt")
-        self.cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
+        self.cmvn = load_cmvn(cmvn_path)
         if combine not in ("arithmetic", "geometric"):
             raise ValueError(f"combine must be arithmetic or geometric, got {combine!r}")
         self.combine, self.each_member = combine, each_member
@@ -110,13 +111,13 @@ class SpecialistScorer:
     """
 
     def __init__(self, exp_dir, tree_dir, cmvn_path=None, top_n: int = 1):
-        from ..features.cmvn import CmvnStats
+        from ..features.cmvn import load_cmvn
         from ..nnet.specialists import SpecialistSystem
 
         _, self.tm = load_transition_model(tree_dir)
         self.system = SpecialistSystem(exp_dir, top_n)
         self.log_priors = torch.load(self.system.generalist_dir / "log_priors.pt")
-        self.cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
+        self.cmvn = load_cmvn(cmvn_path)
 
     @torch.no_grad()
     def __call__(self, cut) -> torch.Tensor:

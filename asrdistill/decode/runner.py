@@ -1,6 +1,8 @@
 """Decoding a split in parallel worker processes, and tuning the acoustic scale on dev.
 
-Each worker loads the graph and the acoustic model once and decodes its shard of cuts.
+Each worker (:class:`DecodingPool`: forked, one per job) loads the graph and the acoustic
+model once and serves every split of the call (dev, then test), taking tasks of cuts,
+longest first.
 Acoustic scores are computed once per utterance (for all members of a network at once
 when each member is decoded as a system of its own) and decoded for every acoustic scale
 asked for; the best scale on the dev split is then applied to the test split
@@ -18,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import multiprocessing as mp
 import numpy as np
 
 from ..utils.atomic import atomic_write_text
@@ -43,7 +44,7 @@ def setting_name(split: str, scale: float, config: DecoderConfig) -> str:
 _state: dict = {}
 
 
-def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig, scales: List[Tuple[float, ...]]) -> None:
+def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> None:
     import kaldifst
     import torch
 
@@ -51,11 +52,11 @@ def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig, scale
     scorer = make_scorer(scorer_spec)
     graph = kaldifst.StdVectorFst.read(graph_path)
     pdf_of = np.asarray(scorer.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
-    _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config,
-                  scales=scales)
+    _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config)
 
 
 def make_scorer(spec: dict):
+    """The acoustic scorer of ``spec`` (``kind`` gmm, nnet or specialists; ``cmvn``: one path or a list)."""
     if spec["kind"] == "gmm":
         from .acoustic import GmmScorer
 
@@ -72,12 +73,13 @@ def make_scorer(spec: dict):
     raise ValueError(f"unknown acoustic model kind {spec['kind']!r}")
 
 
-def _decode_shard(cut_dicts: List[dict]) -> dict:
-    """Decode cuts for every system and acoustic scale; keys ``(system, scale)``."""
+def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]]) -> dict:
+    """Decode cuts for every system and its acoustic scales; keys ``(system, scale)``."""
     from lhotse import CutSet
 
+    cut_dicts, scales = task
     s = _state
-    keys = [(m, a) for m, scales in enumerate(s["scales"]) for a in scales]
+    keys = [(m, a) for m, system_scales in enumerate(scales) for a in system_scales]
     out = {"hyps": {k: {} for k in keys}, "failed": {k: [] for k in keys}, "score_time": 0.0,
            "search_time": {k: 0.0 for k in keys}, "audio": 0.0}
     for cut in CutSet.from_dicts(cut_dicts):
@@ -97,15 +99,62 @@ def _decode_shard(cut_dicts: List[dict]) -> dict:
     return out
 
 
+class DecodingPool:
+    """Worker processes that each hold the graph and the acoustic model, for one or more splits.
+
+    ``scorer_spec["cmvn"]`` may list the CMVN statistics of every split to be decoded (their
+    speakers must not clash), so that one pool decodes dev and test. With ``num_jobs == 1`` the
+    work runs in this process. Use as a context manager.
+    """
+
+    def __init__(self, scorer_spec: dict, graph_path, config: DecodeConfig, num_jobs: int = 2):
+        from ..utils.processes import process_context
+
+        self.num_jobs = max(1, num_jobs)
+        args = (scorer_spec, str(graph_path), config)
+        self.pool = None
+        if self.num_jobs == 1:
+            _init_worker(*args)
+        else:
+            self.pool = ProcessPoolExecutor(self.num_jobs, mp_context=process_context(), initializer=_init_worker,
+                                            initargs=args)
+
+    def map(self, cut_dicts: List[dict], scales: List[Tuple[float, ...]], tasks_per_job: int = 8) -> List[dict]:
+        """Decode ``cut_dicts``, each system ``m`` at ``scales[m]``.
+
+        The cuts go out in their order (longest first balances the load best) in
+        ``tasks_per_job`` tasks per worker, so that the workers finish together: a worker
+        that is done takes the next task.
+        """
+        if self.pool is None:
+            return [_decode_shard((cut_dicts, scales))]
+        n = max(1, min(self.num_jobs * tasks_per_job, len(cut_dicts)))
+        size = -(-len(cut_dicts) // n)
+        tasks = [(cut_dicts[i : i + size], scales) for i in range(0, len(cut_dicts), size)]
+        return list(self.pool.map(_decode_shard, tasks))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+    def __enter__(self) -> "DecodingPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, config: DecodeConfig = DecodeConfig(),
-                 num_jobs: int = 2, scales_from=None) -> List[Dict[float, dict]]:
+                 num_jobs: int = 2, scales_from=None, pool: "DecodingPool | None" = None) -> List[Dict[float, dict]]:
     """Decode every cut of ``cuts_path``; writes recogs/errs per setting and ``results.json``.
 
     With ``scorer_spec["each_member"]`` every selected member of a network directory is decoded
     as a system of its own (one forward pass for all); ``out_dir`` (and ``scales_from``, if
     given) then contain ``{member}``, replaced by each member's index. ``scales_from``: decode
-    only the acoustic scale that is best in that (dev) decoding directory. Returns one
-    ``{scale: result}`` per system.
+    only the acoustic scale that is best in that (dev) decoding directory. ``pool``: a
+    :class:`DecodingPool` of the same spec and graph to use (default: one for this call).
+    Returns one ``{scale: result}`` per system.
     """
     from lhotse import CutSet
 
@@ -125,16 +174,12 @@ def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, c
     cuts = CutSet.from_file(cuts_path).to_eager()
     id_word = {i: w for w, i in _symbols(graph_dir / "words.txt").items()}
     refs = {c.id: cut_text(c).split() for c in cuts}
-    dicts = [c.to_dict() for c in cuts]
-    n = max(1, min(num_jobs, len(dicts)))
-    shards = [dicts[j::n] for j in range(n)]
-    args = (scorer_spec, str(graph_dir / "HCLG.fst"), config, scales)
-    if n == 1:
-        _init_worker(*args)
-        parts = [_decode_shard(shards[0])]
+    dicts = [c.to_dict() for c in sorted(cuts, key=lambda c: -c.duration)]  # longest first
+    if pool is None:
+        with DecodingPool(scorer_spec, graph_dir / "HCLG.fst", config, num_jobs) as own:
+            parts = own.map(dicts, scales)
     else:
-        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=args) as pool:
-            parts = list(pool.map(_decode_shard, shards))
+        parts = pool.map(dicts, scales)
     audio = sum(p["audio"] for p in parts)
     score_time = sum(p["score_time"] for p in parts) / len(systems)  # one forward pass scores all systems
     all_results = []

@@ -74,6 +74,26 @@ class CmvnStats:
         return stats
 
 
+def load_cmvn(paths) -> Optional[CmvnStats]:
+    """Statistics of one file, or the union of several (e.g. dev and test); ``None`` for none.
+
+    A speaker found in two files with different statistics is an error naming both files.
+    """
+    if not paths:
+        return None
+    if isinstance(paths, (str, Path)):
+        return CmvnStats.load(paths)
+    merged, origin = CmvnStats(), {}
+    for path in paths:
+        stats = CmvnStats.load(path)
+        for k in stats.count:
+            if k in merged.count and not (merged.count[k] == stats.count[k] and np.array_equal(merged.sum[k], stats.sum[k])):
+                raise ValueError(f"speaker {k!r} has different CMVN statistics in {origin[k]} and {path}")
+            merged.count[k], merged.sum[k], merged.sumsq[k] = stats.count[k], stats.sum[k], stats.sumsq[k]
+            origin.setdefault(k, path)
+    return merged
+
+
 def compute_cmvn_stats(cuts: Iterable, key: Optional[Callable] = None, progress: bool = True) -> CmvnStats:
     """Accumulate statistics of every cut's features under ``key(cut)`` (default: speaker)."""
     from ..data.cuts import cut_speaker

@@ -33,6 +33,7 @@ from ..data.audio_check import AudioError, SkipCounter
 from ..data.connected_digits import source_takes
 from ..utils.atomic import atomic_path
 from ..utils.config import config_to_dict, load_config, save_config
+from ..utils.processes import process_context
 from .fbank import Fbank, FbankConfig, utterance_seed
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def compute_features(
                 bad.handle(AudioError(msg, "skipped"))
             bar.update(len(todo[0][0]))
         elif todo:
-            ctx = mp.get_context("spawn")
+            ctx = process_context()
             with ctx.Manager() as manager, ProcessPoolExecutor(len(todo), mp_context=ctx) as pool:
                 ticks = manager.Queue()
                 futures = [pool.submit(_extract_shard, s, config, a, m, skip_bad, ticks) for s, a, m in todo]

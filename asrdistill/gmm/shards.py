@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing as mp
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -25,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..utils.processes import process_context
 from .diag_gmm import DiagGmmSet, GmmStats
 from .features import GmmFeatureConfig, gmm_features
 from .transitions import TransitionTables
@@ -292,7 +292,7 @@ class ShardPool:
         if len(self.specs) == 1:
             self.local = [Shard(self.specs[0])]
             return
-        ctx = mp.get_context("spawn")
+        ctx = process_context()
         self.conns = []
         for spec in self.specs:
             parent, child = ctx.Pipe()

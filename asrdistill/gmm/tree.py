@@ -101,7 +101,6 @@ def cluster_phones(stats: ContextStats, phones: Sequence[int]) -> List[Tuple[int
     Phones without data form one extra set.
     """
     phones = list(phones)
-    d = stats.x.shape[1]
     pooled = {}
     for p in phones:
         m = stats.keys[:, 1] == p

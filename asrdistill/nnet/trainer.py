@@ -155,6 +155,13 @@ def permutation(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed((seed * 1_000_003 + epoch) & 0x7FFFFFFF))
 
 
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device) -> torch.optim.Optimizer:
+    """AdamW, fused (one kernel over all parameters) on CPU and CUDA: on 2 CPU cores a training step
+    of the FSDD students is a quarter faster than with the per-tensor loop (BENCHMARKS.md)."""
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+                             fused=torch.device(device).type in ("cpu", "cuda"))
+
+
 def _lr_lambda(config: TrainConfig, total_steps: int):
     def f(step: int) -> float:
         if step < config.warmup_steps:
@@ -251,7 +258,7 @@ def train_stacked(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = make_optimizer(model, config.lr, config.weight_decay, device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, total_steps))
     best = [p.detach().clone() for p in model.parameters()]
     best_acc = torch.full((n,), -1.0)

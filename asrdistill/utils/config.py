@@ -149,7 +149,6 @@ def config_from_cli(cls: Type[T], kwargs: Dict[str, Any]) -> T:
     command-line option > ``--config`` file > dataclass default.
     """
     ctx = click.get_current_context()
-    hints = typing.get_type_hints(cls)
     config_file = kwargs.pop("config_file", None)
     values: Dict[str, Any] = {}
     if config_file is not None:

@@ -85,43 +85,40 @@ fi
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   log "Stage 10: ensemble of frame classifiers on the tied-state targets (members trained together)"
   $root/recipes/train_ensemble.sh --exp-dir exp/ensemble --preset small --hidden-layers 3 --hidden-dim 256 \
-    --config conf/ensemble.yaml
-  $root/recipes/evaluate_nnet.sh --exp-dir exp/ensemble
+    --evaluate-splits dev,test --config conf/ensemble.yaml
 fi
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
   $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split dev,test --nj $nj \
-    --config conf/decode.yaml
+    --config conf/decode_nnet.yaml
 fi
 
-student="--preset small --hidden-layers 3 --hidden-dim 256"   # the members' size: the paper's setting
+# the members' size (the paper's setting); frame accuracy on dev and test after training
+student="--preset small --hidden-layers 3 --hidden-dim 256 --evaluate-splits dev,test"
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   log "Stage 12: distil the ensemble into students of a member's size (cached full, cached top-k, online teacher)"
   $root/recipes/distill.sh --exp-dir exp/student $student --config conf/student.yaml
   $root/recipes/distill.sh --exp-dir exp/student_top10 $student --config conf/student.yaml -- --top-k 10 --num-members 1
   $root/recipes/distill.sh --exp-dir exp/student_online $student --config conf/student.yaml -- --teacher online --num-members 1
-  for e in student student_top10 student_online; do $root/recipes/evaluate_nnet.sh --exp-dir exp/$e; done
 fi
 
 if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   log "Stage 13: soft targets as a regularizer: 3% of the training frames, hard labels vs soft targets"
   $root/recipes/distill.sh --exp-dir exp/baseline_3pct $student --config conf/student_3pct.yaml -- --soft-weight 0 --hard-weight 1
   $root/recipes/distill.sh --exp-dir exp/student_3pct $student --config conf/student_3pct.yaml -- --soft-weight 1 --hard-weight 0
-  for e in baseline_3pct student_3pct; do $root/recipes/evaluate_nnet.sh --exp-dir exp/$e; done
 fi
 
 if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
   log "Stage 14: temperature sweep (one stacked member per T) for a member-size and a tiny student"
   $root/recipes/distill.sh --exp-dir exp/tsweep_normal $student --config conf/tsweep.yaml
-  $root/recipes/distill.sh --exp-dir exp/tsweep_tiny --preset tiny --hidden-layers 2 --hidden-dim 32 --config conf/tsweep.yaml
-  for e in tsweep_normal tsweep_tiny; do $root/recipes/evaluate_nnet.sh --exp-dir exp/$e; done
+  $root/recipes/distill.sh --exp-dir exp/tsweep_tiny --preset tiny --hidden-layers 2 --hidden-dim 32 \
+    --evaluate-splits dev,test --config conf/tsweep.yaml
 fi
 
 if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
   log "Stage 15: omitted class: no utterance with THREE in the transfer set; bias correction tuned on dev"
   $root/recipes/distill.sh --exp-dir exp/student_no3 $student --config conf/student.yaml -- --omit-words THREE --num-members 1
-  $root/recipes/evaluate_nnet.sh --exp-dir exp/student_no3
   $root/recipes/tune_bias.sh --exp-dir exp/student_no3 --word THREE
 fi
 
@@ -133,12 +130,12 @@ if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
            tsweep_normal:0,1,2,3,4 tsweep_tiny:0,1,2,3,4 student_no3:0; do
     $root/recipes/decode.sh --model-dir exp/${e%%:*} --model-kind nnet --members ${e#*:} --each-member true \
       --graph-dir exp/tri/graph --split dev,test --out-dir "exp/${e%%:*}/decode_member{member}_{split}" --nj $nj \
-      --config conf/decode.yaml
+      --config conf/decode_nnet.yaml
   done
   $root/recipes/decode.sh --model-dir exp/student_no3 --model-kind nnet --logit-bias exp/student_no3/bias_THREE.json \
-    --graph-dir exp/tri/graph --split dev,test --out-dir "exp/student_no3/decode_bias_{split}" --nj $nj --config conf/decode.yaml
+    --graph-dir exp/tri/graph --split dev,test --out-dir "exp/student_no3/decode_bias_{split}" --nj $nj --config conf/decode_nnet.yaml
   $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
-    --split dev,test --out-dir "exp/ensemble/decode_geometric_{split}" --nj $nj --config conf/decode.yaml
+    --split dev,test --out-dir "exp/ensemble/decode_geometric_{split}" --nj $nj --config conf/decode_nnet.yaml
 fi
 
 if [ $stage -le 17 ] && [ $stop_stage -ge 17 ] && [ "$specialists" = true ]; then
@@ -148,7 +145,7 @@ if [ $stage -le 17 ] && [ $stop_stage -ge 17 ] && [ "$specialists" = true ]; the
   $root/recipes/train_specialists.sh --generalist-dir exp/ensemble --exp-dir exp/specialists --config conf/specialists.yaml
   $root/recipes/evaluate_specialists.sh --exp-dir exp/specialists
   $root/recipes/decode.sh --model-dir exp/specialists --model-kind specialists --graph-dir exp/tri/graph --split dev,test \
-    --nj $nj --config conf/decode.yaml
+    --nj $nj --config conf/decode_nnet.yaml
 fi
 
 if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then

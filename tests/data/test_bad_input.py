@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from lhotse import CutSet
 
 from asrdistill.data.audio_check import AudioError, check_audio_file
 from asrdistill.data.fsdd import FsddConfig, prepare_fsdd

@@ -31,3 +31,25 @@ def test_constant_dimension_stays_finite():
     stats = CmvnStats()
     stats.accumulate("s", np.ones((5, 3), np.float32))
     assert np.isfinite(stats.apply(np.ones((5, 3), np.float32), "s")).all()
+
+
+def test_load_cmvn_unites_files_and_rejects_a_clashing_speaker(tmp_path):
+    from asrdistill.features.cmvn import load_cmvn
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for name, spk in (("dev", "a"), ("test", "b")):
+        s = CmvnStats()
+        s.accumulate(spk, rng.normal(size=(9, 4)))
+        s.save(tmp_path / f"{name}.json")
+        paths.append(tmp_path / f"{name}.json")
+    assert load_cmvn(None) is None and load_cmvn([]) is None
+    both = load_cmvn(paths + [paths[0]])  # the same file twice is no clash
+    for path, spk in zip(paths, "ab"):
+        for x, y in zip(both.mean_std(spk), CmvnStats.load(path).mean_std(spk)):
+            np.testing.assert_array_equal(x, y)
+    other = CmvnStats()
+    other.accumulate("a", rng.normal(size=(5, 4)))
+    other.save(tmp_path / "other.json")
+    with pytest.raises(ValueError, match="'a'.*dev.json.*other.json"):
+        load_cmvn([paths[0], tmp_path / "other.json"])

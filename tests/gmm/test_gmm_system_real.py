@@ -213,6 +213,28 @@ def test_ensemble_and_distillation_pipeline_on_real_alignments(ensemble):
     assert bias["classes"] and bias["best_delta"] >= 0 and len(bias["test"]) == len(bias["dev"])
 
 
+def test_cli_training_evaluates_in_the_same_process(ensemble, tmp_path):
+    """``--evaluate-splits`` writes the frame accuracies that 'train evaluate' computes separately."""
+    import json
+
+    from click.testing import CliRunner
+
+    from asrdistill.cli import cli
+    from asrdistill.nnet.ensemble_training import evaluate_members
+
+    root, ali, _, _ = ensemble
+    args = ["distill", "student", "--ali-dir", str(ali), "--feature-dir", str(root / "f"), "--prefix", "fsdd",
+            "--teacher-dir", str(root / "ens"), "--exp-dir", str(tmp_path / "s"), "--hidden-layers", "2",
+            "--hidden-dim", "32", "--left-context", "5", "--right-context", "2", "--num-members", "1",
+            "--max-steps", "20", "--warmup-steps", "5", "--evaluate-splits", "dev,test"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    written = json.loads((tmp_path / "s" / "frame_accuracy.json").read_text())
+    again = evaluate_members(tmp_path / "s", ali, root / "f", "fsdd", ("dev", "test"))
+    for split in ("dev", "test"):
+        assert written[split] == again[split] and f"{split}: members" in r.output
+
+
 def test_specialists_on_real_alignments_and_decoding_with_them(ensemble):
     """Cluster the generalist's confusions, train specialists, evaluate the KL combination and
     decode with it; decode each member of a stacked model as its own system in one call."""
@@ -266,6 +288,14 @@ def test_specialists_on_real_alignments_and_decoding_with_them(ensemble):
     (one,) = decode_split({"kind": "nnet", "model_dir": str(root / "ens"), "members": [1], **base}, root / "graph", cuts,
                           root / "dec_one", "test", cfg, num_jobs=1)
     assert [r["wer"] for r in each[1].values()] == [r["wer"] for r in one.values()]  # same as decoding member 1 alone
+    # one pool with the CMVN statistics of dev and test (as 'decode run --split dev,test') decodes test alike
+    from asrdistill.decode.runner import DecodingPool
+
+    two = {**base, "cmvn": [str(root / "f" / "fsdd_cmvn_dev.json"), base["cmvn"]], "kind": "nnet",
+           "model_dir": str(root / "ens"), "members": [1]}
+    with DecodingPool(two, root / "graph" / "HCLG.fst", cfg, 2) as pool:
+        (pooled,) = decode_split(two, root / "graph", cuts, root / "dec_pool", "test", cfg, pool=pool)
+    assert [r["wer"] for r in pooled.values()] == [r["wer"] for r in one.values()]
     # each member at the scale that is best in its own earlier decoding directory
     tuned = decode_split({"kind": "nnet", "model_dir": str(root / "ens"), "members": [0, 1], "each_member": True, **base},
                          root / "graph", cuts, root / "dec_t{member}", "test", cfg, 1, root / "dec_m{member}")

@@ -1,7 +1,6 @@
 """A small synthetic frame store whose labels depend on the context (so windows matter)."""
 
 import numpy as np
-import torch
 
 from asrdistill.nnet.frame_store import FrameStore
 

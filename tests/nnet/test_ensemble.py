@@ -1,6 +1,5 @@
 """Stacked ensemble = N separate models; frame store windows; training engine robustness."""
 
-import copy
 import os
 import signal
 import subprocess
@@ -8,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
