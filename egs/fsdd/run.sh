@@ -123,10 +123,10 @@ if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
 fi
 
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
-  log "Stage 16: decode dev and test with single networks, every temperature of the sweeps, the omitted-class"
-  log "student (without and with its bias) and the geometric-mean ensemble"
+  log "Stage 16: decode dev and test with single networks (every seed of the baseline and the student, every"
+  log "temperature of the sweeps), the omitted-class student (without and with its bias), the geometric-mean ensemble"
   # one call per directory: each member (seed, or temperature) a system of its own, tuned on dev, then test
-  for e in ensemble:0 student:0 student_top10:0 student_online:0 baseline_3pct:0 student_3pct:0 \
+  for e in ensemble:0,1,2,3 student:0,1,2 student_top10:0 student_online:0 baseline_3pct:0 student_3pct:0 \
            tsweep_normal:0,1,2,3,4 tsweep_tiny:0,1,2,3,4 student_no3:0; do
     $root/recipes/decode.sh --model-dir exp/${e%%:*} --model-kind nnet --members ${e#*:} --each-member true \
       --graph-dir exp/tri/graph --split dev,test --out-dir "exp/${e%%:*}/decode_member{member}_{split}" --nj $nj \

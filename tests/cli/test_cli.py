@@ -67,3 +67,17 @@ def test_recipe_stages_run_and_are_idempotent(fsdd_subset, tmp_path):
         assert (tmp_path / marker).exists()
     r = subprocess.run(["bash"] + [str(s) for s in steps[1]], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "already done" in r.stderr
+
+
+def test_report_seed_wers_in_member_order(tmp_path):
+    """Test WERs of every decoded member, in member order (10 after 2), other directories ignored."""
+    import json
+
+    from asrdistill.cli.report_distill import _seed_wers, _wer_seeds
+
+    for name, wer in (("decode_member0_test", 5.0), ("decode_member10_test", 7.0), ("decode_member2_test", 6.0),
+                      ("decode_member0_test_other", 99.0), ("decode_test", 98.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "best.json").write_text(json.dumps({"test": {"wer": wer}}))
+    assert _seed_wers(tmp_path) == [5.0, 6.0, 7.0]
+    assert _wer_seeds(tmp_path) == "6.00 ± 1.00" and _wer_seeds(tmp_path / "none") == "-"
