@@ -5,7 +5,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 feature_dir=data/fbank
 prefix=fsdd
-split=test        # or dev,test: tune the acoustic scale on dev, decode test at it, score (--out-dir with {split})
+split=test        # or dev,test[,...]: tune the acoustic scale on dev, decode the others at it, score (--out-dir with {split})
 model_dir=exp/tri
 model_kind=gmm
 tree_dir=         # nnet, specialists: the GMM system of the network's outputs (default exp/tri)

@@ -70,8 +70,8 @@ def graph_cmd(config, lang_dir: Path, model_dir: Path, arpa: Path, out_dir: Opti
 @decode.command("run")
 @_feature_dir
 @_prefix
-@click.option("--split", default="test", help="Split to decode; or two, e.g. dev,test: tune on the first, decode "
-              "the second at the tuned scale, score (--out-dir with {split}).")
+@click.option("--split", default="test", help="Split to decode; or several, e.g. dev,test,test_other: tune on the first, "
+              "decode the others at the tuned scale, score each (--out-dir with {split}).")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
               help="Acoustic model.")
 @click.option("--model-kind", type=click.Choice(["gmm", "nnet", "specialists"]), default="gmm",
@@ -100,16 +100,18 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
             each_member, scales_from, graph_dir, out_dir, num_jobs) -> None:
     """Decode a split for each acoustic scale: recogs/errs files, WER and RTF.
 
-    With --split dev,test the first split is decoded at every acoustic scale, the second at
-    the scale that is best on the first only, and TEST_DIR/best.json is written (as
-    'asrdistill score'); --out-dir then contains {split}.
+    With --split dev,test[,...] the first split is decoded at every acoustic scale, the others
+    at the scale that is best on the first only, and each one's TEST_DIR/best.json is written
+    (as 'asrdistill score'); --out-dir then contains {split}. One pool of workers serves all.
     """
     from ..decode.runner import DecodingPool, decode_split
+    from ..features.cmvn import load_cmvn
 
     splits = [x for x in split.split(",") if x]
     out_tpl = str(out_dir) if out_dir else str(model_dir / "decode_{split}")
-    if not 1 <= len(splits) <= 2 or (len(splits) == 2 and "{split}" not in out_tpl):
-        raise click.UsageError("--split takes one split, or two (tuning, then test) with {split} in --out-dir")
+    if not splits or len(set(splits)) != len(splits) or (len(splits) > 1 and "{split}" not in out_tpl):
+        raise click.UsageError("--split takes one split, or several distinct ones (tuning first, then the evaluation "
+                               "splits) with {split} in --out-dir")
     if each_member and not members:
         from ..nnet.trainer import load_members
 
@@ -124,12 +126,13 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
     for path in cuts.values():
         if not path.exists():
             raise click.ClickException(f"{path} does not exist")
-    # one pool of workers (graph and model loaded once) for both splits: CMVN statistics of both
+    # one pool of workers (graph and model loaded once) for every split: CMVN statistics of all
     cmvn = [str(p) for p in (feature_dir / f"{prefix}_cmvn_{sp}.json" for sp in splits) if p.exists()]
     spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": cmvn or None, "tree_dir": str(tree_dir),
             "combine": combine, "members": [int(m) for m in members.split(",")] if members else None,
             "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
     try:
+        load_cmvn(cmvn)  # a speaker clash between the splits' statistics is reported here, not in a worker
         with DecodingPool(spec, graph / "HCLG.fst", config, num_jobs) as pool:
             for i, sp in enumerate(splits):
                 tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
@@ -140,8 +143,8 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
                         click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e))
-    if len(splits) == 2:
-        _score_members(*(out_tpl.replace("{split}", x) for x in splits), members if each_member else "")
+    for sp in splits[1:]:
+        _score_members(out_tpl.replace("{split}", splits[0]), out_tpl.replace("{split}", sp), members if each_member else "")
 
 
 def _score_members(dev_dir: str, test_dir: str, members: str) -> None:

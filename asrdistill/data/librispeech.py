@@ -53,19 +53,22 @@ class LibriSpeechConfig:
     def split_parts(self) -> Dict[str, List[str]]:
         out = {"train": list(self.train_parts), "dev": [self.dev_part], "test": [self.test_part]}
         out.update({p.replace("-", "_"): [p] for p in self.extra_parts})
-        for parts in out.values():
-            for p in parts:
-                if p not in PARTS:
-                    raise ValueError(f"unknown LibriSpeech part {p!r}; known: {', '.join(PARTS)}")
+        check_parts(p for parts in out.values() for p in parts)
         return out
+
+
+def check_parts(parts) -> None:
+    """A ``ValueError`` naming the first of ``parts`` that is not a LibriSpeech part."""
+    for p in parts:
+        if p not in PARTS:
+            raise ValueError(f"unknown LibriSpeech part {p!r}; known: {', '.join(PARTS)}")
 
 
 def download_librispeech(target_dir, parts: Sequence[str], base_url: str = CORPUS_URL, progress: bool = True) -> Path:
     """Download and unpack ``parts`` into ``target_dir``; returns the corpus directory (``.../LibriSpeech``)."""
     target_dir = Path(target_dir)
+    check_parts(parts)
     for part in parts:
-        if part not in PARTS:
-            raise ValueError(f"unknown LibriSpeech part {part!r}; known: {', '.join(PARTS)}")
         if (target_dir / "LibriSpeech" / part).is_dir() and (target_dir / f".{part}.tar.gz.extracted").exists():
             continue
         archive = download_file(f"{base_url.rstrip('/')}/{part}.tar.gz", target_dir / f"{part}.tar.gz", progress=progress)

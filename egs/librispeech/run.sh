@@ -79,12 +79,7 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: HCLG with the LM ($lm); decode dev at every acoustic scale, the other splits at the best one"
   $root/recipes/mkgraph.sh --model-dir exp/tri2 --arpa "$lm"
-  $root/recipes/decode.sh $p --model-dir exp/tri2 --split dev --nj $nj --config $conf/decode.yaml
-  for s in ${eval_splits//,/ }; do
-    [ $s = dev ] && continue
-    $root/recipes/decode.sh $p --model-dir exp/tri2 --split $s --scales-from exp/tri2/decode_dev --nj $nj --config $conf/decode.yaml
-    $root/recipes/score.sh --dev-dir exp/tri2/decode_dev --test-dir exp/tri2/decode_$s
-  done
+  $root/recipes/decode.sh $p --model-dir exp/tri2 --split "$eval_splits" --nj $nj --config $conf/decode.yaml
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
@@ -105,14 +100,8 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: decode with a single member (the baseline), the ensemble and the student; scale tuned on dev"
   for sys in "ensemble --members 0 --each-member true:ensemble/decode_member{member}" "ensemble:ensemble/decode" \
              "student --members 0 --each-member true:student/decode_member{member}"; do
-    opts=${sys%%:*}; out=exp/${sys#*:}
-    $root/recipes/decode.sh $p $nnet --model-dir exp/$opts --split dev --out-dir "${out}_dev" --nj $nj --config $conf/decode.yaml
-    for s in ${eval_splits//,/ }; do
-      [ $s = dev ] && continue
-      $root/recipes/decode.sh $p $nnet --model-dir exp/$opts --split $s --out-dir "${out}_$s" --scales-from "${out}_dev" \
-        --nj $nj --config $conf/decode.yaml
-      $root/recipes/score.sh --dev-dir "${out}_dev" --test-dir "${out}_$s" $([[ $opts == *each-member* ]] && echo --members 0)
-    done
+    $root/recipes/decode.sh $p $nnet --model-dir exp/${sys%%:*} --split "$eval_splits" --out-dir "exp/${sys#*:}_{split}" \
+      --nj $nj --config $conf/decode.yaml
   done
 fi
 

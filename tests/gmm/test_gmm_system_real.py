@@ -122,6 +122,26 @@ def test_decoding_with_hclg(system):
     assert (root / "decode" / f"errs-{results[0.1]['name']}.txt").read_text().startswith("%WER")
     assert all(0 < r["rtf"] < 1 for r in results.values())
 
+    # the CLI: tune on the first split, decode every other one at the tuned scale in one pool, score each
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from asrdistill.cli import cli
+
+    for kind in ("cuts", "cmvn"):  # a second evaluation split: a copy of test under another name
+        ext = "jsonl.gz" if kind == "cuts" else "json"
+        shutil.copyfile(root / "f" / f"fsdd_{kind}_test.{ext}", root / "f" / f"fsdd_{kind}_test2.{ext}")
+    r = CliRunner().invoke(cli, ["decode", "run", "--feature-dir", str(root / "f"), "--split", "dev,test,test2",
+                                 "--model-dir", str(root / "tri"), "--graph-dir", str(root / "graph"),
+                                 "--out-dir", str(root / "cli_{split}"), "--acoustic-scales", "0.05,0.1", "-j", "2"])
+    assert r.exit_code == 0, r.output
+    best = [json.loads((root / f"cli_{sp}" / "best.json").read_text()) for sp in ("test", "test2")]
+    assert best[0]["acoustic_scale"] == best[1]["acoustic_scale"] and best[0]["test"]["wer"] == best[1]["test"]["wer"]
+    assert best[0]["test"]["wer"] == results[best[0]["acoustic_scale"]]["wer"]  # as decoding test alone
+    assert list(json.loads((root / "cli_test2" / "results.json").read_text())["results"]) == [str(best[0]["acoustic_scale"])]
+
 
 def test_kaldi_and_k2_backends_agree(system):
     """Same graph, same scores, equal beams: the same words everywhere, the same frame paths almost everywhere."""

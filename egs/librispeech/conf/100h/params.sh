@@ -5,4 +5,4 @@ tri1_utts=5000        # first triphone system: a random subset (Kaldi: train_5k)
 nnet_preset=medium      # ensemble members (asrdistill.nnet.dnn.PRESETS)
 num_members=4
 student_preset=medium
-eval_splits=dev,test,dev_other,test_other
+eval_splits=dev,test,dev_other,test_other   # the first (dev) tunes the acoustic scale

@@ -5,4 +5,4 @@ tri1_utts=5000        # first triphone system: a random subset (Kaldi: train_5k)
 nnet_preset=paper      # ensemble members (asrdistill.nnet.dnn.PRESETS)
 num_members=10
 student_preset=paper
-eval_splits=dev,test,dev_other,test_other
+eval_splits=dev,test,dev_other,test_other   # the first (dev) tunes the acoustic scale

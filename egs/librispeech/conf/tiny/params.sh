@@ -5,4 +5,4 @@ tri1_utts=30        # first triphone system: a random subset (Kaldi: train_5k)
 nnet_preset=micro      # ensemble members (asrdistill.nnet.dnn.PRESETS)
 num_members=2
 student_preset=micro
-eval_splits=dev,test
+eval_splits=dev,test   # the first (dev) tunes the acoustic scale
