@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage: forced alignment of splits (DNN targets + report). One call of `asrdistill align ali`.
+# Stage: forced alignment of splits (DNN targets + report). One call of `asrdistill gmm align` (two-pass fMLLR for a SAT system).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -16,6 +16,6 @@ require_asrdistill
 
 out_dir=${out_dir:-$model_dir/ali}
 stage_done "$out_dir/.ali.done" && exit 0
-asrdistill align ali --feature-dir "$feature_dir" --prefix "$prefix" --splits "$splits" \
+asrdistill gmm align --feature-dir "$feature_dir" --prefix "$prefix" --splits "$splits" \
   --model-dir "$model_dir" --out-dir "$out_dir" --num-jobs "$nj"
 mark_done "$out_dir/.ali.done"

@@ -2,12 +2,14 @@
 real speech (FSDD takes as 16 kHz FLAC), a lexicon in LibriSpeech's format, a gzipped ARPA trigram."""
 
 import gzip
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("kaldi_hmm_gmm")
@@ -17,6 +19,11 @@ from asrdistill.decode.ngram import WittenBellLM  # noqa: E402
 from .data.test_librispeech import build_mini_librispeech  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _num_cuts(path: Path) -> int:
+    with gzip.open(path, "rt") as f:
+        return sum(1 for line in f if line.strip())
 
 
 def test_tiny_recipe_from_manifests_to_wer(fsdd_dir, tmp_path):
@@ -46,13 +53,43 @@ def test_tiny_recipe_from_manifests_to_wer(fsdd_dir, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-4000:]
     results = (recipe / "RESULTS.md").read_text()
-    rows = {m[1]: float(m[2]) for m in re.finditer(r"^\| (tri2|ensemble|ensemble \(member0\)|student \(member0\)) \| test \|"
-                                                   r"[^|]*\|[^|]*\|[^|]*\| ([\d.]+) \|", results, re.M)}
-    assert set(rows) == {"tri2", "ensemble", "ensemble (member0)", "student (member0)"}, results
+    rows = {m[1]: float(m[2]) for m in re.finditer(
+        r"^\| (tri4|tri4 \(speaker-independent pass\)|ensemble|ensemble \(member0\)|student \(member0\)) \| test \|"
+        r"[^|]*\|[^|]*\|[^|]*\| ([\d.]+) \|", results, re.M)}
+    assert set(rows) == {"tri4", "tri4 (speaker-independent pass)", "ensemble", "ensemble (member0)",
+                         "student (member0)"}, results
     assert all(0 <= wer < 100 for wer in rows.values())
-    assert rows["tri2"] < 60  # real speech, 3 training speakers: well below chance
+    assert rows["tri4"] < 60  # real speech, 3 training speakers: well below chance
     for exp in ("ensemble", "student"):
         assert (recipe / "exp" / exp / "frame_accuracy.json").exists()
+    # Kaldi's schedule: mono -> tri1 (deltas) -> tri2 (LDA+MLLT) -> tri3 (SAT) on subsets -> tri4 (SAT) on all of train
+    from asrdistill.gmm.model import GmmModel
+
+    exp_dir, fbank = recipe / "exp", recipe / "data" / "fbank"
+    kinds = {name: GmmModel.load(exp_dir / name).kind for name in ("mono", "tri1", "tri2", "tri3", "tri4")}
+    assert kinds == {"mono": "deltas", "tri1": "deltas", "tri2": "lda_mllt", "tri3": "sat", "tri4": "sat"}
+    assert (exp_dir / "tri2" / "final.mat").exists()
+    for sat in ("tri3", "tri4"):
+        assert (exp_dir / sat / "trans_train.npz").exists()
+    for split, n in (("short", 20), ("tri1", 30), ("tri2", 60)):  # conf/tiny/params.sh
+        assert _num_cuts(fbank / f"librispeech_cuts_train_{split}.jsonl.gz") == n
+    for system, split in (("mono", "short"), ("tri1", "tri1"), ("tri2", "tri2"), ("tri3", "tri2"), ("tri4", "")):
+        log = (exp_dir / system / "log.txt").read_text()
+        n = _num_cuts(fbank / f"librispeech_cuts_train{'_' + split if split else ''}.jsonl.gz")
+        assert re.search(rf"\b{n} utterances", log), (system, log[:400])
+    # the DNN targets: tri4's two-pass (fMLLR) alignments, its tree; the networks decode with its graph
+    ali = exp_dir / "tri4" / "ali"
+    for split in ("train", "dev", "test"):
+        assert (ali / f"trans_{split}.npz").exists()
+        assert "fMLLR (two-pass)" in (ali / f"report_{split}.txt").read_text()
+    with np.load(ali / "librispeech_ali_train.npz") as z:
+        assert int(z["num_pdfs"]) == GmmModel.load(exp_dir / "tri4").num_pdfs
+    assert not (exp_dir / "tri2" / "ali").exists() and (exp_dir / "tri4" / "graph" / "HCLG.fst").exists()
+    for split in ("dev", "test"):  # two-pass decoding of the SAT system: speaker-independent, then adapted
+        assert (exp_dir / "tri4" / f"decode_{split}.si" / "best.json").exists() or split == "dev"
+        assert (exp_dir / "tri4" / f"decode_{split}.si").is_dir() and (exp_dir / "tri4" / f"decode_{split}" / "trans.npz").exists()
+    best = json.loads((exp_dir / "ensemble" / "decode_test" / "best.json").read_text())
+    assert "exp/tri4/graph" in best.get("command", "") + best.get("test_command", ""), best
     # every stage left its marker: a second run does nothing and succeeds
     again = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "stage already done" in again.stderr

@@ -11,10 +11,10 @@ import logging
 import click
 
 from .. import __version__
-from .align import align
 from .decode import decode, score
 from .distill import distill
 from .features import features
+from .gmm import gmm
 from .prepare import prepare
 from .report import report
 from .specialists import specialists
@@ -43,7 +43,7 @@ def cli(log_level: str) -> None:
 cli.add_command(prepare)
 cli.add_command(features)
 cli.add_command(summary)
-cli.add_command(align)
+cli.add_command(gmm)
 cli.add_command(decode)
 cli.add_command(score)
 cli.add_command(report)

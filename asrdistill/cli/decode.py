@@ -133,6 +133,9 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
             "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
     try:
         load_cmvn(cmvn)  # a speaker clash between the splits' statistics is reported here, not in a worker
+        if model_kind == "gmm" and _is_sat(model_dir):
+            _decode_two_pass(spec, graph, cuts, splits, out_tpl, config, num_jobs, scales_from, feature_dir, prefix)
+            return
         with DecodingPool(spec, graph / "HCLG.fst", config, num_jobs) as pool:
             for i, sp in enumerate(splits):
                 tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
@@ -145,6 +148,46 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         raise click.ClickException(str(e))
     for sp in splits[1:]:
         _score_members(out_tpl.replace("{split}", splits[0]), out_tpl.replace("{split}", sp), members if each_member else "")
+
+
+def _is_sat(model_dir: Path) -> bool:
+    from ..gmm.model import GmmModel
+
+    return GmmModel.load(model_dir).is_sat
+
+
+def _decode_two_pass(spec, graph, cuts, splits, out_tpl, config, num_jobs, scales_from, feature_dir, prefix) -> None:
+    """A SAT system: pass 1 speaker-independent (``OUT.si``), fMLLR from its best paths at the
+    first split's best scale, pass 2 adapted; tuned on the first split as single-pass decoding."""
+    from ..decode.runner import DecodingPool, best_scale, decode_split
+    from ..decode.two_pass import fmllr_from_best_paths
+
+    si_tpl = out_tpl + ".si"
+    trans = {}
+    with DecodingPool({**spec, "speaker_independent": True, "keep_tids": True}, graph / "HCLG.fst", config,
+                      num_jobs) as pool:
+        for i, sp in enumerate(splits):
+            paths: dict = {}
+            tuned_on = scales_from + ".si" if (i == 0 and scales_from) else (si_tpl.replace("{split}", splits[0]) if i else None)
+            decode_split({**spec, "speaker_independent": True, "keep_tids": True}, graph, cuts[sp],
+                         si_tpl.replace("{split}", sp), sp, config, num_jobs, tuned_on, pool=pool, best_paths=paths)
+            scale = float(best_scale(si_tpl.replace("{split}", splits[0])))
+            cmvn = feature_dir / f"{prefix}_cmvn_{sp}.json"
+            trans[sp] = Path(out_tpl.replace("{split}", sp)) / "trans.npz"
+            fmllr_from_best_paths(spec["model_dir"], cuts[sp], cmvn if cmvn.exists() else None, paths[scale], trans[sp])
+            click.echo(f"{sp}: speaker-independent pass at acoustic scale {scale:g}; fMLLR -> {trans[sp]}")
+    adapted = {**spec, "fmllr": [str(trans[sp]) for sp in splits]}
+    with DecodingPool(adapted, graph / "HCLG.fst", config, num_jobs) as pool:
+        for i, sp in enumerate(splits):
+            tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
+            systems = decode_split(adapted, graph, cuts[sp], out_tpl.replace("{split}", sp), sp, config, num_jobs,
+                                   tuned_on, pool=pool)
+            for results in systems:
+                for r in results.values():
+                    click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+    for sp in splits[1:]:
+        _score_members(out_tpl.replace("{split}", splits[0]), out_tpl.replace("{split}", sp), "")
+        _score_members(si_tpl.replace("{split}", splits[0]), si_tpl.replace("{split}", sp), "")
 
 
 def _score_members(dev_dir: str, test_dir: str, members: str) -> None:

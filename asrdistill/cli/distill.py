@@ -24,12 +24,12 @@ def distill() -> None:
 @dnn_options
 @evaluate_option
 @with_config(DistillConfig)
-def student_cmd(config, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, preset, hidden_layers, hidden_dim, dropout,
+def student_cmd(config, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, preset, hidden_layers, hidden_dim, dropout, init,
                 max_norm, left_context, right_context, evaluate_splits):
     """Train student(s) on soft targets (T^2-scaled) plus hard labels; resumable like 'train ensemble'."""
     from ..nnet.distillation import distill as run
 
-    dnn = dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context)
+    dnn = dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context, init)
     res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn, config)
     click.echo(f"distilled {config.num_members} student(s) ({config.teacher} teacher) for {res['steps']} steps in "
                f"{res['train_seconds']:.0f} s; best dev frame accuracy " + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))

@@ -66,16 +66,18 @@ def _word_recall(exp: Path, decode: str, word: str) -> str:
 
 def _seeds(fa: Optional[dict]) -> str:
     """"1 seed", "3 seeds": the members of a frame_accuracy.json."""
-    n = len(fa["test"]["members"]) if fa else 0
+    r = (fa or {}).get("test") or (fa or {}).get("dev")
+    n = len(r["members"]) if r else 0
     return f"{n} seed{'' if n == 1 else 's'}"
 
 
 def _row(label: str, fa: dict, key: str, wer: str, note: str = "") -> str:
-    if key == "members":
-        dev, test = fa["dev"]["members"], fa["test"]["members"]
-    else:
-        dev, test = [fa["dev"][key]], [fa["test"][key]]
-    return f"| {label} | {_pm(dev)} | {_pm(test)} | {wer} | {note} |"
+    """A table row of frame accuracies (``-`` for a split that was not evaluated)."""
+    cells = []
+    for split in ("dev", "test"):
+        r = fa.get(split)
+        cells.append("-" if r is None else _pm(r["members"] if key == "members" else [r[key]]))
+    return f"| {label} | {cells[0]} | {cells[1]} | {wer} | {note} |"
 
 
 def _config(exp: Path) -> dict:
@@ -85,7 +87,7 @@ def _config(exp: Path) -> dict:
 
 def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") -> List[str]:
     ens = _json(exp_dir / "ensemble" / "frame_accuracy.json")
-    if ens is None:
+    if ens is None or "test" not in ens or "dev" not in ens:
         return []
     n_members = len(ens["test"]["members"])
     lines = [f"## Distillation (Hinton et al., 2015, section 4 on {corpus})", "",
@@ -112,7 +114,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
             lines.append(_row(label, fa, "members", _wer_seeds(exp_dir / name), note))
     lines.append("")
     st = _json(exp_dir / "student" / "frame_accuracy.json")
-    if st:
+    if st and "dev" in st and "test" in st:
         shares = {}
         for split in ("dev", "test"):
             base = statistics.mean(ens[split]["members"])
@@ -127,7 +129,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
         base_w, stu_w = _seed_wers(exp_dir / "ensemble"), _seed_wers(exp_dir / "student")
         if base_w and stu_w:
             base_wer, stu_wer = f"{statistics.mean(base_w):.2f}", f"{statistics.mean(stu_w):.2f}"
-            n_words = _json(exp_dir / "student" / "decode_member0_test" / "best.json")["test"]["words"]
+            n_words = _json(next((exp_dir / "student").glob("decode_member*_test/best.json")))["test"]["words"]
             diff = float(stu_wer) - float(base_wer)
             spread = max(statistics.stdev(w) if len(w) > 1 else 0.0 for w in (base_w, stu_w))
             if diff <= 0:
@@ -156,7 +158,8 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
                   "", "(The paper: 44.5% with hard targets, 57.0% with soft targets, 58.9% with all the data.)", ""]
 
     sweep = [(n, _json(exp_dir / n / "frame_accuracy.json"), _config(exp_dir / n)) for n in ("tsweep_normal", "tsweep_tiny")]
-    sweep = [(n, fa, cfg) for n, fa, cfg in sweep if fa]
+    sweep = [(n, fa, cfg) for n, fa, cfg in sweep
+             if fa and "dev" in fa and "test" in fa and cfg.get("distill", {}).get("temperatures") and cfg.get("dnn")]
     if sweep:
         lines += ["### Temperature sweep", "",
                   "One student per temperature, trained together as stacked members (same seed offset, soft targets only).",
@@ -210,7 +213,7 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
                          f"{online['train_seconds']:.0f} s for {_seeds(_json(exp_dir / 'student_online' / 'frame_accuracy.json'))} | 0 |")
         st = _json(exp_dir / "student" / "frame_accuracy.json")
         tk = _json(exp_dir / "student_top10" / "frame_accuracy.json")
-        if st and tk:
+        if st and tk and all(split in fa for fa in (st, tk) for split in ("dev", "test")):
             lines += ["", f"Same seed (student seed 0) with the full and the top-{top['top_k']} cache: test frame accuracy "
                       f"{100 * st['test']['members'][0]:.2f} vs {100 * tk['test']['members'][0]:.2f}, dev "
                       f"{100 * st['dev']['members'][0]:.2f} vs {100 * tk['dev']['members'][0]:.2f}."]

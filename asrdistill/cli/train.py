@@ -11,7 +11,7 @@ from ..utils.config import with_config
 
 _common = [
     click.option("--ali-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri/ali"),
-                 help="Alignments from 'asrdistill align ali' (targets)."),
+                 help="Alignments from 'asrdistill gmm align' (targets)."),
     click.option("--feature-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/fbank"),
                  help="Directory with the CMVN statistics {prefix}_cmvn_{split}.json."),
     click.option("--prefix", default="fsdd", help="Corpus prefix of the manifest file names."),
@@ -30,18 +30,20 @@ def dnn_options(f):
     f = click.option("--preset", type=click.Choice(sorted(PRESETS)), default="small", help="Named architecture.")(f)
     f = click.option("--hidden-layers", type=int, default=None, help="Override the preset's hidden layers.")(f)
     f = click.option("--hidden-dim", type=int, default=None, help="Override the preset's hidden width.")(f)
-    f = click.option("--dropout", type=float, default=None, help="Dropout after hidden layers.")(f)
+    f = click.option("--dropout", type=float, default=None, help="Dropout after hidden layers (default: the preset's, 0).")(f)
+    f = click.option("--init", "init", type=click.Choice(["kaiming", "torch"]), default=None,
+                     help="Weight initialization (default kaiming: He init, activations keep their scale through deep stacks).")(f)
     f = click.option("--max-norm", type=float, default=None, help="Max norm of incoming weights per unit.")(f)
     f = click.option("--left-context", type=int, default=20, help="Frames of left context.")(f)
     f = click.option("--right-context", type=int, default=5, help="Frames of right context.")(f)
     return f
 
 
-def dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context):
+def dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context, init=None):
     from ..nnet.dnn import preset as make_preset
 
     cfg = make_preset(preset, hidden_layers=hidden_layers, hidden_dim=hidden_dim, dropout=dropout, max_norm=max_norm,
-                      left_context=left_context, right_context=right_context)
+                      left_context=left_context, right_context=right_context, init=init)
     if preset == "paper":
         cfg.num_outputs = 0  # the alignment model's pdfs, not the paper's 14,000
     return cfg
@@ -78,7 +80,7 @@ def train() -> None:
 @dnn_options
 @evaluate_option
 @with_config(TrainConfig)
-def ensemble_cmd(config, ali_dir, feature_dir, prefix, exp_dir, preset, hidden_layers, hidden_dim, dropout, max_norm,
+def ensemble_cmd(config, ali_dir, feature_dir, prefix, exp_dir, preset, hidden_layers, hidden_dim, dropout, init, max_norm,
                  left_context, right_context, evaluate_splits):
     """Train N members together (resumes from EXP_DIR/checkpoint.pt); writes member*.pt and priors.
 
@@ -87,7 +89,7 @@ def ensemble_cmd(config, ali_dir, feature_dir, prefix, exp_dir, preset, hidden_l
     """
     from ..nnet.ensemble_training import train_ensemble
 
-    dnn = dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context)
+    dnn = dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context, init)
     res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn, config)
     click.echo(f"trained {config.num_members} member(s) for {res['steps']} steps; best dev frame accuracy "
                + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))

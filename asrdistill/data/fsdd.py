@@ -6,10 +6,20 @@ spoken digit each). :func:`prepare_fsdd` writes, for each split,
 * ``fsdd_recordings_{split}.jsonl.gz`` and ``fsdd_supervisions_{split}.jsonl.gz``
   (one supervision per take, text ``SEVEN`` etc., ``custom.split`` = the split);
 * ``fsdd_cuts_{split}.jsonl.gz``: the isolated takes (``MonoCut``) followed by the
-  connected-digit utterances (``MixedCut``, see :mod:`asrdistill.data.connected_digits`);
+  connected-digit utterances (``MixedCut``, see :mod:`asrdistill.data.connected_digits`;
+  by default their pauses are filled with the speaker's recorded non-speech);
 
 and ``prepare_config.yaml`` with the options (speaker split, seed) that produced them.
 Splits are speaker-independent: each speaker belongs to exactly one split.
+
+With ``speed_perturb`` (e.g. ``0.9,1.0,1.1``), the train cuts file also holds, after the
+original cuts, a speed-perturbed copy of every train cut for each factor other than 1.0
+(lhotse ``perturb_speed``: resampled on loading, durations and word times scaled by
+1/factor). As in Kaldi, the copy's ids are prefixed ``sp{factor}-`` (cut, track cuts,
+recordings, supervisions) and so is its speaker (``sp0.9-george``), so per-speaker CMVN
+treats each perturbed copy as a speaker of its own. The original cuts are always kept;
+factor 1.0 stands for them. The recordings/supervisions manifests list the files on disk
+only, and dev/test are never perturbed.
 """
 
 from __future__ import annotations
@@ -23,7 +33,8 @@ from typing import Dict, List, Tuple
 
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 from lhotse.audio import AudioSource
-from lhotse.cut import MonoCut
+from lhotse.cut import Cut, MixedCut, MonoCut, PaddingCut
+from lhotse.utils import fastcopy
 from ..utils.progress import progress as tqdm
 
 from ..utils.atomic import atomic_path
@@ -56,6 +67,15 @@ class FsddConfig(ConnectedDigitsConfig):
     skip_bad: bool = field(
         default=False, metadata={"help": "Skip (log and count) bad audio files instead of stopping."}
     )
+    speed_perturb: Tuple[float, ...] = field(
+        default=(),
+        metadata={
+            "help": "Speed-perturbation factors of the train split, e.g. 0.9,1.0,1.1: a copy of every train cut "
+            "per factor other than 1.0, ids and speakers prefixed sp{factor}- (originals always kept; "
+            "dev/test never perturbed). Empty = off. 0.9,1.0,1.1 triples the training data and so "
+            "GMM/DNN training time."
+        },
+    )
 
     def split_of(self) -> Dict[str, str]:
         mapping: Dict[str, str] = {}
@@ -65,6 +85,52 @@ class FsddConfig(ConnectedDigitsConfig):
                     raise ValueError(f"speaker {spk!r} is in both the {mapping[spk]} and {split} splits")
                 mapping[spk] = split
         return mapping
+
+
+def _prefixed(cut: Cut, prefix: str, factor: float) -> Cut:
+    """``cut`` (already speed-perturbed, ids unchanged) with ``prefix`` on every id and speaker."""
+    if isinstance(cut, MixedCut):
+        tracks = [fastcopy(t, cut=_prefixed(t.cut, prefix, factor)) for t in cut.tracks]
+        return fastcopy(cut, id=prefix + cut.id, tracks=tracks)
+    if isinstance(cut, PaddingCut):
+        return fastcopy(cut, id=prefix + cut.id)
+    sups = [
+        fastcopy(
+            s,
+            id=prefix + s.id,
+            recording_id=prefix + s.recording_id,
+            speaker=prefix + s.speaker if s.speaker is not None else None,
+        )
+        for s in cut.supervisions
+    ]
+    custom = dict(cut.custom or {})
+    custom["speed"] = factor
+    return fastcopy(
+        cut,
+        id=prefix + cut.id,
+        recording=fastcopy(cut.recording, id=prefix + cut.recording.id),
+        supervisions=sups,
+        custom=custom,
+    )
+
+
+def _check_factors(factors) -> List[float]:
+    factors = [float(f) for f in factors]
+    if any(not f > 0 for f in factors) or len(set(factors)) != len(factors):
+        raise ValueError(f"speed_perturb factors must be distinct and positive, got {factors}")
+    return factors
+
+
+def speed_perturbed(cuts: List[Cut], factors) -> List[Cut]:
+    """``cuts`` followed by a copy perturbed by each factor other than 1.0 (ids/speakers ``sp{factor}-``)."""
+    factors = _check_factors(factors)
+    out = list(cuts)
+    for factor in factors:
+        if factor == 1.0:
+            continue
+        prefix = f"sp{factor}-"
+        out.extend(_prefixed(c.perturb_speed(factor, affix_id=False), prefix, factor) for c in cuts)
+    return out
 
 
 def download_fsdd(target_dir, url: str = FSDD_URL, force: bool = False) -> Path:
@@ -99,6 +165,7 @@ def prepare_fsdd(corpus_dir, output_dir, config: FsddConfig = FsddConfig()) -> D
     rec_dir = find_recordings_dir(corpus_dir)
     output_dir = Path(output_dir)
     split_of = config.split_of()
+    _check_factors(config.speed_perturb)
     files = sorted(rec_dir.glob("*.wav"))
     if not files:
         raise FileNotFoundError(f"no .wav files in {rec_dir}")
@@ -168,7 +235,10 @@ def prepare_fsdd(corpus_dir, output_dir, config: FsddConfig = FsddConfig()) -> D
         for c in takes:
             by_speaker[c.supervisions[0].speaker].append(c)
         connected = build_connected_digits(by_speaker, config, config.seed, config.sampling_rate)
-        cuts = CutSet.from_cuts((takes if config.include_isolated else []) + connected)
+        split_cuts = (takes if config.include_isolated else []) + connected
+        if split == "train" and config.speed_perturb:
+            split_cuts = speed_perturbed(split_cuts, config.speed_perturb)
+        cuts = CutSet.from_cuts(split_cuts)
         for name, manifest in (("recordings", recs), ("supervisions", sups), ("cuts", cuts)):
             with atomic_path(output_dir / f"fsdd_{name}_{split}.jsonl.gz") as tmp:
                 manifest.to_file(tmp)

@@ -24,26 +24,52 @@ def load_transition_model(model_dir) -> Tuple[object, object]:
 
 
 class GmmScorer:
-    """Log-likelihoods of a GMM system (``exp/mono``, ``exp/tri``); ``cmvn_path``: one statistics
-    file or a list of them (their union), as :func:`asrdistill.features.cmvn.load_cmvn`."""
+    """Log-likelihoods of a GMM system (``exp/mono``, ``exp/tri1``, ...); ``cmvn_path``: one statistics
+    file or a list of them (their union), as :func:`asrdistill.features.cmvn.load_cmvn`.
 
-    def __init__(self, model_dir, cmvn_path=None):
+    A SAT system is scored in one of two ways: ``speaker_independent=True`` uses its
+    alignment model on unadapted features (the first pass of two-pass decoding), or
+    ``fmllr`` (one ``trans.npz`` of :class:`~asrdistill.gmm.fmllr.SpeakerTransforms`, or a
+    list: their union) adapts each cut's features with its speaker's transform (the
+    second pass). Scoring a SAT system with neither is an error, not a silent fallback.
+    """
+
+    def __init__(self, model_dir, cmvn_path=None, speaker_independent: bool = False, fmllr=None):
         from ..features.cmvn import load_cmvn
         from ..gmm.model import GmmModel
 
-        self.model = GmmModel.load(model_dir)
+        model = GmmModel.load(model_dir)
+        if model.is_sat and not speaker_independent and not fmllr:
+            raise ValueError(f"{model_dir} is a SAT system: decode it in two passes (speaker-independent, then fMLLR)")
+        self.model = model.si_model() if speaker_independent else model
+        self.front_end = self.model.front_end
         self.cmvn = load_cmvn(cmvn_path)
+        self.fmllr = None
+        if fmllr and not speaker_independent:
+            from ..gmm.fmllr import SpeakerTransforms
+
+            paths = [fmllr] if isinstance(fmllr, (str, Path)) else list(fmllr)
+            self.fmllr = SpeakerTransforms()
+            for path in paths:
+                for spk, w in SpeakerTransforms.load(path).items():
+                    if spk in self.fmllr:
+                        raise ValueError(f"speaker {spk!r} has fMLLR transforms in two files ({path})")
+                    self.fmllr[spk] = w
 
     @property
     def tm(self):
         return self.model.tm
 
-    def __call__(self, cut) -> torch.Tensor:
+    def features(self, cut) -> torch.Tensor:
+        """The model-space features of ``cut`` (adapted with its speaker's fMLLR where given)."""
+        from ..data.cuts import cut_speaker
         from ..features.loading import load_features
-        from ..gmm.features import gmm_features
 
-        feats = gmm_features(load_features(cut, self.cmvn, norm_vars=False), self.model.feature_config)
-        return self.model.gmm.log_likelihoods(feats)
+        fbank = load_features(cut, self.cmvn, norm_vars=False)
+        return self.front_end(fbank, fmllr=self.fmllr[cut_speaker(cut)] if self.fmllr is not None else None)
+
+    def __call__(self, cut) -> torch.Tensor:
+        return self.model.gmm.log_likelihoods(self.features(cut))
 
 
 class NnetScorer:

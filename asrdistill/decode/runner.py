@@ -52,7 +52,8 @@ def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> No
     scorer = make_scorer(scorer_spec)
     graph = kaldifst.StdVectorFst.read(graph_path)
     pdf_of = np.asarray(scorer.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
-    _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config)
+    _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config,
+                  keep_tids=bool(scorer_spec.get("keep_tids")))
 
 
 def make_scorer(spec: dict):
@@ -60,7 +61,7 @@ def make_scorer(spec: dict):
     if spec["kind"] == "gmm":
         from .acoustic import GmmScorer
 
-        return GmmScorer(spec["model_dir"], spec.get("cmvn"))
+        return GmmScorer(spec["model_dir"], spec.get("cmvn"), spec.get("speaker_independent", False), spec.get("fmllr"))
     if spec["kind"] == "nnet":
         from .acoustic import NnetScorer
 
@@ -81,7 +82,7 @@ def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]]) -> dict:
     s = _state
     keys = [(m, a) for m, system_scales in enumerate(scales) for a in system_scales]
     out = {"hyps": {k: {} for k in keys}, "failed": {k: [] for k in keys}, "score_time": 0.0,
-           "search_time": {k: 0.0 for k in keys}, "audio": 0.0}
+           "search_time": {k: 0.0 for k in keys}, "audio": 0.0, "tids": {k: {} for k in keys}}
     for cut in CutSet.from_dicts(cut_dicts):
         t0 = time.perf_counter()
         ll = s["scorer"](cut)
@@ -94,6 +95,8 @@ def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]]) -> dict:
             res = s["decoder"].decode(scores, cut.id)
             out["search_time"][(m, a)] += time.perf_counter() - t0
             out["hyps"][(m, a)][cut.id] = res.words
+            if s["keep_tids"]:
+                out["tids"][(m, a)][cut.id] = np.asarray(res.tids, dtype=np.int32)
             if not res.reached_final:
                 out["failed"][(m, a)].append(cut.id)
     return out
@@ -146,7 +149,8 @@ class DecodingPool:
 
 
 def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, config: DecodeConfig = DecodeConfig(),
-                 num_jobs: int = 2, scales_from=None, pool: "DecodingPool | None" = None) -> List[Dict[float, dict]]:
+                 num_jobs: int = 2, scales_from=None, pool: "DecodingPool | None" = None,
+                 best_paths: "Dict[float, Dict[str, np.ndarray]] | None" = None) -> List[Dict[float, dict]]:
     """Decode every cut of ``cuts_path``; writes recogs/errs per setting and ``results.json``.
 
     With ``scorer_spec["each_member"]`` every selected member of a network directory is decoded
@@ -154,6 +158,8 @@ def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, c
     given) then contain ``{member}``, replaced by each member's index. ``scales_from``: decode
     only the acoustic scale that is best in that (dev) decoding directory. ``pool``: a
     :class:`DecodingPool` of the same spec and graph to use (default: one for this call).
+    ``best_paths``: filled with ``{scale: {cut id: best-path transition ids}}`` of the first
+    system (needs ``scorer_spec["keep_tids"]``), e.g. for fMLLR from a first pass.
     Returns one ``{scale: result}`` per system.
     """
     from lhotse import CutSet
@@ -180,6 +186,9 @@ def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, c
             parts = own.map(dicts, scales)
     else:
         parts = pool.map(dicts, scales)
+    if best_paths is not None:
+        for a in scales[0]:
+            best_paths[a] = {u: t for p in parts for u, t in p["tids"][(0, a)].items()}
     audio = sum(p["audio"] for p in parts)
     score_time = sum(p["score_time"] for p in parts) / len(systems)  # one forward pass scores all systems
     all_results = []

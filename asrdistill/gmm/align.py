@@ -49,9 +49,22 @@ class SplitAlignment:
                          num_pdfs=np.int64(self.num_pdfs))
 
 
+@dataclass
+class FmllrOptions:
+    """How a SAT system estimates per-speaker fMLLR when aligning or decoding."""
+
+    silence_weight: float = 0.0
+    update_iters: int = 40
+    min_count: float = 500.0
+
+
 def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: str, opts: AlignOptions = AlignOptions(),
-                num_jobs: int = 2) -> str:
-    """Align every cut of ``cuts_path`` with the model in ``model_dir``; returns the report text."""
+                num_jobs: int = 2, sat_options: FmllrOptions = FmllrOptions()) -> str:
+    """Align every cut of ``cuts_path`` with the model in ``model_dir``; returns the report text.
+
+    A SAT system aligns in two passes (Kaldi's ``align_fmllr.sh``): its speaker-independent
+    model first, then per-speaker fMLLR from that alignment (``trans_{split}.npz``), then
+    the adapted model on the adapted features."""
     from lhotse import CutSet
 
     from .transitions import TransitionTables
@@ -59,8 +72,23 @@ def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: st
     model = GmmModel.load(model_dir)
     cuts = CutSet.from_file(cuts_path).to_eager()
     ids = list(cuts.ids)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fmllr_line = ""
     with ShardPool(make_shards(cuts_path, ids, num_jobs, cmvn_path, model.lang_dir, model.feature_config)) as pool:
+        if model.transform is not None:
+            pool.call("set_front_end", model.feature_config, model.transform)
         pool.call("set_model", model.ctx_bytes, model.tm)
+        if model.is_sat:  # two passes: speaker-independent alignment, fMLLR from it, adapted alignment
+            from .trainer import estimate_speaker_transforms
+
+            pool.call("align", model.ali_gmm.state_dict(), opts)
+            trans, impr, frames = estimate_speaker_transforms(pool, model.gmm, sat_options.silence_weight,
+                                                              sat_options.update_iters, sat_options.min_count)
+            pool.call("set_fmllr", dict(trans.items()))
+            trans.save(out_dir / f"trans_{split}.npz")
+            fmllr_line = (f"fMLLR (two-pass): {len(trans)} speakers, auxf +{impr:.4f} per frame over {frames:.0f} frames; "
+                          f"transforms in trans_{split}.npz")
         reports = pool.call("align", model.gmm.state_dict(), opts)
         alis: Dict[str, np.ndarray] = {}
         for part in pool.call("alignments"):
@@ -76,8 +104,6 @@ def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: st
 
     tables = TransitionTables.from_model(model.tm, LangDir(model.lang_dir).topology())
     pdfs = tables.pdf[tids].astype(np.int32)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     SplitAlignment(aligned, offsets, tids, pdfs, model.num_pdfs).save(out_dir / f"{prefix}_ali_{split}.npz")
     with atomic_path(out_dir / f"{prefix}_cuts_{split}.jsonl.gz") as tmp:
         cuts.subset(cut_ids=aligned).to_file(tmp)
@@ -85,7 +111,8 @@ def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: st
     phone_lengths = _phone_durations(tids, offsets, tables)
     failed = sorted(set(ids) - set(aligned))
     lines = [
-        f"split: {split}  model: {model_dir}",
+        f"split: {split}  model: {model_dir} ({model.kind})",
+        *([fmllr_line] if fmllr_line else []),
         f"utterances aligned: {len(aligned)} of {len(ids)}; failed: {len(failed)}",
         *(f"  failed: {u}" for u in failed),
         f"frames: {int(offsets[-1])}",

@@ -153,14 +153,19 @@ class DiagGmmSet:
         return ll, torch.exp(comp - ll[:, None])
 
     # ----------------------------------------------------------------- statistics
-    def accumulate(self, feats: torch.Tensor, pdfs: torch.Tensor, stats: GmmStats, chunk: int = 16384) -> None:
-        """Add Viterbi statistics of frames ``feats (T, D)`` aligned to ``pdfs (T,)``."""
+    def accumulate(self, feats: torch.Tensor, pdfs: torch.Tensor, stats: GmmStats, chunk: int = 16384,
+                   stats_feats: Optional[torch.Tensor] = None) -> None:
+        """Add Viterbi statistics of frames ``feats (T, D)`` aligned to ``pdfs (T,)``.
+
+        ``stats_feats`` (same frames): accumulate these features with the Gaussian posteriors
+        computed on ``feats`` (Kaldi's ``gmm-acc-stats-twofeats``); default ``feats``.
+        """
         g, d = self.max_gauss, self.dim
         for s in range(0, feats.shape[0], chunk):
             f, p = feats[s : s + chunk], pdfs[s : s + chunk].long()
             ll, post = self.log_likelihoods_of(f, p)
             post = post.double()
-            f64 = f.double()
+            f64 = (f if stats_feats is None else stats_feats[s : s + chunk]).double()
             flat = (p[:, None] * g + torch.arange(g)[None, :]).reshape(-1)
             stats.occ.view(-1).index_add_(0, flat, post.reshape(-1))
             stats.x.view(-1, d).index_add_(0, flat, (post[:, :, None] * f64[:, None, :]).reshape(-1, d))

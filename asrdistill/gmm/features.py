@@ -7,6 +7,11 @@ Kaldi's cepstral liftering, and appends deltas and delta-deltas (Kaldi's
 ``add-deltas``, window 2). Mean normalization commutes with the DCT, so the stored
 per-speaker CMVN statistics of the fbank are used (means only). The DNNs use the
 fbank itself.
+
+LDA+MLLT systems (``splice_context > 0``, Kaldi's ``train_lda_mllt.sh``) splice the
+cepstra (no deltas) over ``+-splice_context`` frames and project them with the model's
+affine transform (LDA, then MLLT); SAT systems then apply a per-speaker fMLLR transform
+(:class:`GmmFrontEnd`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Optional
 
 import numpy as np
 import torch
@@ -25,9 +31,14 @@ class GmmFeatureConfig:
     cepstral_lifter: float = field(default=22.0, metadata={"help": "Kaldi's cepstral liftering coefficient (0: none)."})
     delta_order: int = field(default=2, metadata={"help": "Append deltas up to this order."})
     delta_window: int = field(default=2, metadata={"help": "Delta window (frames on each side)."})
+    splice_context: int = field(
+        default=0, metadata={"help": "0: cepstra + deltas; N > 0: cepstra spliced over +-N frames (for LDA+MLLT)."})
 
     def dim(self, fbank_dim: int) -> int:
+        """Dimension of the features before any model transform."""
         base = self.num_ceps if self.num_ceps > 0 else fbank_dim
+        if self.splice_context > 0:
+            return base * (2 * self.splice_context + 1)
         return base * (self.delta_order + 1)
 
 
@@ -53,11 +64,48 @@ def _deltas(x: torch.Tensor, window: int) -> torch.Tensor:
 
 
 def gmm_features(fbank: np.ndarray, config: GmmFeatureConfig) -> torch.Tensor:
-    """``(T, B)`` mean-normalized fbank -> ``(T, config.dim(B))`` float32 GMM features."""
+    """``(T, B)`` mean-normalized fbank -> ``(T, config.dim(B))`` float32 GMM features
+    (before any model transform: deltas, or spliced cepstra)."""
     x = torch.as_tensor(fbank, dtype=torch.float32)
     if config.num_ceps > 0:
         x = x @ _dct_matrix(x.shape[1], config.num_ceps, config.cepstral_lifter)
+    if config.splice_context > 0:
+        from .lda import splice_frames
+
+        return splice_frames(x, config.splice_context, config.splice_context)
     out = [x]
     for _ in range(config.delta_order):
         out.append(_deltas(out[-1], config.delta_window))
     return torch.cat(out, dim=1)
+
+
+@dataclass
+class GmmFrontEnd:
+    """Features of a GMM system: :func:`gmm_features`, then the model's affine transform
+    (LDA+MLLT, ``(D, D_in + 1)``), then a per-speaker fMLLR transform (SAT).
+
+    Args:
+        config: the cepstral front end.
+        transform: ``(D, D_in)`` or ``(D, D_in + 1)`` matrix applied to the spliced features, or None.
+
+    Example::
+
+        front = GmmFrontEnd(GmmFeatureConfig(splice_context=4), lda_mllt)   # (40, 118)
+        x = front(fbank)                       # speaker-independent features, (T, 40)
+        x = front(fbank, fmllr=W_speaker)      # adapted, W_speaker (40, 41)
+    """
+
+    config: GmmFeatureConfig
+    transform: Optional[np.ndarray] = None
+
+    def __call__(self, fbank: np.ndarray, fmllr=None) -> torch.Tensor:
+        x = gmm_features(fbank, self.config)
+        if self.transform is not None:
+            from .lda import apply_affine
+
+            x = apply_affine(x, self.transform)
+        if fmllr is not None:
+            from .fmllr import apply_fmllr
+
+            x = apply_fmllr(x, fmllr)
+        return x

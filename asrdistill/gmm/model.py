@@ -1,8 +1,12 @@
-"""A trained GMM-HMM system: tree, transition model, GMMs and front-end config.
+"""A trained GMM-HMM system: tree, transition model, GMMs and front end.
 
 Saved in ``exp/<name>/``: ``final.mdl`` (torch file with the tree and transition model
-in Kaldi's binary serialization and the GMM tensors) and ``tree`` (Kaldi's binary tree
-file, readable by Kaldi tools).
+in Kaldi's binary serialization, the GMM tensors, the front-end config and, for LDA+MLLT
+and SAT systems, the feature transform), ``tree`` (Kaldi's binary tree file, readable by
+Kaldi tools) and, for LDA+MLLT systems, ``final.mat`` (the transform as text, one row per
+line). A SAT system also holds its speaker-independent alignment model (Kaldi's
+``final.alimdl``: same Gaussians, trained on unadapted features) for the first pass of
+two-pass alignment and decoding.
 """
 
 from __future__ import annotations
@@ -10,13 +14,16 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+
+import numpy as np
 
 import torch
 
 from ..utils.atomic import atomic_path
 from ..utils.config import config_from_dict, config_to_dict
 from .diag_gmm import DiagGmmSet
-from .features import GmmFeatureConfig
+from .features import GmmFeatureConfig, GmmFrontEnd
 from .tree import context_dependency_from_bytes
 
 
@@ -27,6 +34,20 @@ class GmmModel:
     gmm: DiagGmmSet
     feature_config: GmmFeatureConfig
     lang_dir: str
+    transform: Optional[np.ndarray] = None  # LDA+MLLT: (D, D_in + 1) on the spliced cepstra
+    ali_gmm: Optional[DiagGmmSet] = None  # SAT: the speaker-independent alignment model
+
+    @property
+    def front_end(self) -> GmmFrontEnd:
+        return GmmFrontEnd(self.feature_config, self.transform)
+
+    @property
+    def is_sat(self) -> bool:
+        return self.ali_gmm is not None
+
+    @property
+    def kind(self) -> str:
+        return "sat" if self.is_sat else ("lda_mllt" if self.transform is not None else "deltas")
 
     @property
     def ctx(self):
@@ -45,11 +66,16 @@ class GmmModel:
             "gmm": self.gmm.state_dict(),
             "feature_config": config_to_dict(self.feature_config),
             "lang_dir": self.lang_dir,
+            "transform": None if self.transform is None else np.asarray(self.transform, dtype=np.float64),
+            "ali_gmm": None if self.ali_gmm is None else self.ali_gmm.state_dict(),
         }
         with atomic_path(exp_dir / "final.mdl") as tmp:
             torch.save(state, tmp)
         with atomic_path(exp_dir / "tree") as tmp:
             self.ctx.write(True, str(tmp))
+        if self.transform is not None:
+            with atomic_path(exp_dir / "final.mat") as tmp:
+                np.savetxt(tmp, self.transform)
 
     @classmethod
     def load(cls, exp_dir) -> "GmmModel":
@@ -63,4 +89,12 @@ class GmmModel:
             gmm=DiagGmmSet.from_state_dict(state["gmm"]),
             feature_config=config_from_dict(GmmFeatureConfig, state["feature_config"]),
             lang_dir=state["lang_dir"],
+            transform=state.get("transform"),
+            ali_gmm=DiagGmmSet.from_state_dict(state["ali_gmm"]) if state.get("ali_gmm") is not None else None,
         )
+
+    def si_model(self) -> "GmmModel":
+        """The speaker-independent first-pass model of a SAT system (itself otherwise)."""
+        if self.ali_gmm is None:
+            return self
+        return GmmModel(self.ctx_bytes, self.tm, self.ali_gmm, self.feature_config, self.lang_dir, self.transform)

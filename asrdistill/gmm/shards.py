@@ -26,7 +26,7 @@ import torch
 
 from ..utils.processes import process_context
 from .diag_gmm import DiagGmmSet, GmmStats
-from .features import GmmFeatureConfig, gmm_features
+from .features import GmmFeatureConfig, GmmFrontEnd
 from .transitions import TransitionTables
 from .tree import ContextStats, context_dependency_from_bytes
 
@@ -72,7 +72,13 @@ class AlignReport:
 
 
 class Shard:
-    """One shard's utterances, graphs and alignments (lives in a worker)."""
+    """One shard's utterances, graphs and alignments (lives in a worker).
+
+    It keeps the CMVN-normalized fbank of its utterances (``fbank_store``) and the model-space
+    features computed from it by the current front end (``store``: cepstra + deltas, or
+    spliced cepstra through the LDA+MLLT transform, then per-speaker fMLLR), so that a
+    trainer can change the front end (``set_front_end``, ``set_fmllr``) without reloading.
+    """
 
     def __init__(self, spec: ShardSpec):
         from lhotse import CutSet
@@ -86,25 +92,66 @@ class Shard:
         cmvn = CmvnStats.load(spec.cmvn_path) if spec.cmvn_path else None
         wanted = set(spec.cut_ids)
         self.ids: List[str] = []
-        self.feats: List[torch.Tensor] = []
+        self.speakers: List[str] = []
+        fbank: List[torch.Tensor] = []
         self.words: List[List[int]] = []
         for cut in CutSet.from_file(spec.cuts_path):
             if cut.id not in wanted:
                 continue
             self.ids.append(cut.id)
-            self.feats.append(gmm_features(load_features(cut, cmvn, norm_vars=False), spec.feature_config))
+            self.speakers.append(cut.supervisions[0].speaker if cut.supervisions else cut.id)
+            fbank.append(torch.as_tensor(load_features(cut, cmvn, norm_vars=False), dtype=torch.float32))
             self.words.append(self.lang.word_ids(cut_text(cut), where=f"cut {cut.id}"))
-        # all frames of the shard in one tensor (built once); self.feats holds per-utterance views of it
-        self.store = torch.cat(self.feats) if self.feats else torch.zeros(0, spec.feature_config.dim(0))
-        lengths = [f.shape[0] for f in self.feats]
+        lengths = [f.shape[0] for f in fbank]
         self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        self.feats = [self.store[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+        self.fbank_store = torch.cat(fbank) if fbank else torch.zeros(0, 0)
+        del fbank
+        self.front_end = GmmFrontEnd(spec.feature_config)
+        self.fmllr = None
+        self._compute_features()
         self.ali: Dict[str, np.ndarray] = {}
         self.graphs: Dict[str, Any] = {}
         self._graph_pdf_cache: Dict[str, torch.Tensor] = {}  # per compiled graph; cleared with the graphs
         self.tm = None
         self.ctx = None
         self.tables: Optional[TransitionTables] = None
+
+    # ------------------------------------------------------------------ front end
+    def _spans(self):
+        return zip(self.offsets[:-1], self.offsets[1:])
+
+    def _compute_features(self) -> None:
+        """``si_store``: speaker-independent model features; ``store``: with fMLLR where set."""
+        parts = [self.front_end(self.fbank_store[a:b]) for a, b in self._spans()]
+        dim = parts[0].shape[1] if parts else 0
+        self.si_store = torch.cat(parts) if parts else torch.zeros(0, dim)
+        self._apply_fmllr()
+
+    def _apply_fmllr(self) -> None:
+        from .fmllr import apply_fmllr
+
+        if self.fmllr is None:
+            self.store = self.si_store
+        else:
+            self.store = torch.cat([apply_fmllr(self.si_store[a:b], self.fmllr[spk])
+                                    for (a, b), spk in zip(self._spans(), self.speakers)]) if self.ids else self.si_store
+        self.feats = [self.store[a:b] for a, b in self._spans()]
+
+    def set_front_end(self, feature_config: GmmFeatureConfig, transform=None) -> int:
+        """Use another front end (e.g. LDA+MLLT): recompute the features; fMLLR is dropped."""
+        self.front_end = GmmFrontEnd(feature_config, None if transform is None else np.asarray(transform))
+        self.fmllr = None
+        self._compute_features()
+        return int(self.store.shape[1])
+
+    def set_fmllr(self, transforms) -> None:
+        """Per-speaker fMLLR transforms (``speaker -> (D, D + 1)``) on top of the front end; None: off."""
+        if transforms is not None:
+            missing = sorted(set(self.speakers) - set(transforms))
+            if missing:
+                raise KeyError(f"no fMLLR transform for speaker(s) {missing[:5]}")
+        self.fmllr = None if transforms is None else dict(transforms)
+        self._apply_fmllr()
 
     # ------------------------------------------------------------------ model
     def set_model(self, ctx_bytes: bytes, tm) -> int:
@@ -128,8 +175,8 @@ class Shard:
     def set_transitions(self, tm) -> None:
         self.tm = tm
 
-    def feature_stats(self) -> Tuple[int, torch.Tensor, torch.Tensor]:
-        allf = self.store.double()
+    def feature_stats(self, speaker_independent: bool = False) -> Tuple[int, torch.Tensor, torch.Tensor]:
+        allf = (self.si_store if speaker_independent else self.store).double()
         return allf.shape[0], allf.sum(0), (allf * allf).sum(0)
 
     # ------------------------------------------------------------------ alignment
@@ -260,6 +307,80 @@ class Shard:
 
     def alignments(self) -> Dict[str, np.ndarray]:
         return dict(self.ali)
+
+    # ------------------------------------------------------------------ transform statistics
+    def _aligned_frames(self, silence_weight: float):
+        """Rows of the aligned utterances' frames, their pdfs and weights (``silence_weight`` on silence)."""
+        us = [i for i, u in enumerate(self.ids) if u in self.ali]
+        rows = (torch.from_numpy(np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in us]))
+                if us else torch.zeros(0, dtype=torch.int64))
+        tids = np.concatenate([self.ali[self.ids[i]] for i in us]) if us else np.zeros(0, np.int32)
+        pdfs = torch.from_numpy(self.tables.pdf[tids].astype(np.int64))
+        sil = np.isin(self.tables.phone[tids], self.lang.silence_phones)
+        weights = torch.from_numpy(np.where(sil, silence_weight, 1.0))
+        return us, rows, pdfs, weights
+
+    def lda_stats(self, feature_config: GmmFeatureConfig, num_classes: int, silence_weight: float):
+        """LDA statistics of the spliced features of ``feature_config``, classes = aligned pdfs."""
+        from .lda import LdaStats
+
+        front = GmmFrontEnd(feature_config)
+        us, rows, pdfs, weights = self._aligned_frames(silence_weight)
+        stats = None
+        start = 0
+        for i in us:
+            x = front(self.fbank_store[self.offsets[i] : self.offsets[i + 1]])
+            if stats is None:
+                stats = LdaStats.zeros(num_classes, x.shape[1])
+            n = x.shape[0]
+            stats.accumulate(x, pdfs[start : start + n], weights[start : start + n])
+            start += n
+        return stats if stats is not None else LdaStats.zeros(num_classes, feature_config.dim(self.fbank_store.shape[1]))
+
+    def mllt_stats(self, gmm_state: dict, silence_weight: float, rand_prune: float = 0.0, seed: int = 0):
+        """MLLT statistics of the current (speaker-independent) features under the aligned pdfs
+        (``rand_prune``: unbiased random pruning of small posteriors, seeded)."""
+        from .mllt import MlltStats
+
+        gmm = DiagGmmSet.from_state_dict(gmm_state)
+        us, rows, pdfs, weights = self._aligned_frames(silence_weight)
+        stats = MlltStats.zeros(gmm.dim)
+        keep = weights > 0
+        gen = torch.Generator().manual_seed(seed)
+        stats.accumulate_gmm(gmm, self.si_store[rows[keep]], pdfs[keep], weights[keep], rand_prune=rand_prune, generator=gen)
+        return stats
+
+    def fmllr_stats(self, gmm_state: dict, silence_weight: float, post_gmm_state: Optional[dict] = None) -> dict:
+        """Per-speaker fMLLR statistics of the speaker-independent features under the aligned pdfs.
+
+        Gaussian posteriors come from the current features (adapted, where fMLLR is set) under
+        ``gmm``, or from the speaker-independent features under ``post_gmm`` when given.
+        """
+        from .fmllr import FmllrStats
+
+        gmm = DiagGmmSet.from_state_dict(gmm_state)
+        post_gmm = DiagGmmSet.from_state_dict(post_gmm_state) if post_gmm_state is not None else None
+        us, rows, pdfs, weights = self._aligned_frames(silence_weight)
+        out: Dict[str, FmllrStats] = {}
+        start = 0
+        for i in us:
+            a, b = self.offsets[i], self.offsets[i + 1]
+            n = int(b - a)
+            st = out.setdefault(self.speakers[i], FmllrStats.zeros(gmm.dim))
+            post_feats = self.si_store[a:b] if post_gmm is not None else self.store[a:b]
+            st.accumulate_gmm(gmm, self.si_store[a:b], pdfs[start : start + n], weights[start : start + n],
+                              post_feats=post_feats, post_gmm=post_gmm)
+            start += n
+        return out
+
+    def accumulate_two_feats(self, gmm_state: dict) -> GmmStats:
+        """Statistics on the speaker-independent features with the posteriors of the adapted ones
+        (Kaldi's ``gmm-acc-stats-twofeats``: the alignment model of a SAT system)."""
+        gmm = DiagGmmSet.from_state_dict(gmm_state)
+        stats = GmmStats.zeros(gmm.num_pdfs, gmm.max_gauss, gmm.dim)
+        us, rows, pdfs, _ = self._aligned_frames(1.0)
+        gmm.accumulate(self.store[rows], pdfs, stats, stats_feats=self.si_store[rows])
+        return stats
 
 
 # ---------------------------------------------------------------------- workers

@@ -78,16 +78,18 @@ class TransitionTables:
 
 
 def pdf_phone_names(model_dir) -> list:
-    """A readable name per pdf of a GMM system: the phones whose HMM states use it (``"AY/IH"``)."""
-    from pathlib import Path
+    """A readable name per pdf of a GMM system: the phones whose HMM states use it (``"AY/IH"``).
 
-    from ..lang.lang_dir import _symbols
+    With word-position dependent phones, a base phone all of whose variants share the pdf
+    is named by the base phone (``"AH"``), otherwise by its variants (``"AH_B/AH_I"``).
+    """
+    from ..lang.lang_dir import LangDir, phone_group_name
     from .model import GmmModel
 
     model = GmmModel.load(model_dir)
     tm = model.tm
-    phone_of = {i: p for p, i in _symbols(Path(model.lang_dir) / "phones.txt").items()}
+    lang = LangDir(model.lang_dir)
     phones = [set() for _ in range(tm.num_pdfs)]
     for t in range(1, tm.num_transition_ids + 1):
-        phones[tm.transition_id_to_pdf(t)].add(phone_of.get(tm.transition_id_to_phone(t), "?"))
-    return ["/".join(sorted(p)) for p in phones]
+        phones[tm.transition_id_to_pdf(t)].add(lang.id_phone.get(tm.transition_id_to_phone(t), "?"))
+    return [phone_group_name(p, lang.position_dependent) for p in phones]

@@ -18,9 +18,15 @@ Building is greedy, as Kaldi's ``build-tree``: one root per phone (or per group 
 phones sharing a root); by default each HMM state (pdf class) of the root first gets its
 own subtree (``split_pdf_classes_first``; otherwise pdf-class questions compete with
 context questions, which can tie different states of a phone); repeatedly split the leaf whose
-best question gains most, with at least ``min_count`` frames on each side, until
+best question gains most, with at least ``min_leaf_count`` frames on each side, until
 ``num_leaves`` leaves or no gain above ``min_gain``. All candidate questions of a leaf
 are scored at once with one matrix product (questions x contexts) @ (contexts x stats).
+Context-independent phones (``ci_phones``: silence and noise, Kaldi's ``--ci-phones``)
+are never asked left/right-context questions, so their roots keep one leaf per HMM
+state. Then, as Kaldi's ``build-tree`` does after splitting, the leaves of each root are
+clustered bottom-up: the pair whose merge loses the least likelihood is merged while
+the loss is below ``cluster_thresh`` (default: the smallest gain of an accepted split),
+so leaves that split apart but model the same sound become one tied state again.
 
 :meth:`DecisionTree.to_kaldi` writes the tree in Kaldi's binary ``ContextDependency``
 format (a ``TableEventMap`` on the centre phone, ``SplitEventMap`` questions, and
@@ -92,20 +98,25 @@ def gaussian_log_likelihood(count: torch.Tensor, x: torch.Tensor, x2: torch.Tens
 
 
 # --------------------------------------------------------------------- questions
-def cluster_phones(stats: ContextStats, phones: Sequence[int]) -> List[Tuple[int, ...]]:
+def cluster_phones(stats: ContextStats, phones: Sequence[int],
+                   phone_sets: Sequence[Sequence[int]] = ()) -> List[Tuple[int, ...]]:
     """Phone sets from top-down binary clustering of the phones' pooled Gaussians.
 
-    Each set splits into two by 2-means (likelihood of one Gaussian per cluster,
-    deterministic start from the two phones farthest apart); every set of the
-    resulting hierarchy except the root, down to single phones, is a question.
-    Phones without data form one extra set.
+    The units clustered are ``phone_sets`` (for example each base phone with its
+    word-position variants, Kaldi's ``phones/sets.txt``) or, by default, single phones;
+    a question is the union of its units' phones. Each set splits into two by 2-means
+    (likelihood of one Gaussian per cluster, deterministic start from the two units
+    farthest apart); every set of the resulting hierarchy except the root, down to
+    single units, is a question. Units without data form one extra set.
     """
-    phones = list(phones)
+    units = [tuple(sorted(u)) for u in phone_sets] if phone_sets else [(p,) for p in phones]
+    covered = {p for u in units for p in u}
+    units += [(p,) for p in phones if p not in covered]
     pooled = {}
-    for p in phones:
-        m = stats.keys[:, 1] == p
+    for u in units:
+        m = np.isin(stats.keys[:, 1], u)
         if stats.count[m].sum() > 0:
-            pooled[p] = (stats.count[m].sum(), stats.x[m].sum(0), stats.x2[m].sum(0))
+            pooled[u] = (stats.count[m].sum(), stats.x[m].sum(0), stats.x2[m].sum(0))
     questions: List[Tuple[int, ...]] = []
 
     def ll_of(members):
@@ -114,7 +125,10 @@ def cluster_phones(stats: ContextStats, phones: Sequence[int]) -> List[Tuple[int
         x2 = sum(pooled[p][2] for p in members)
         return float(gaussian_log_likelihood(torch.tensor(c), torch.as_tensor(x), torch.as_tensor(x2)))
 
-    def split(members: List[int]):
+    def phones_of(members) -> Tuple[int, ...]:
+        return tuple(sorted(p for u in members for p in u))
+
+    def split(members: List[Tuple[int, ...]]):
         if len(members) < 2:
             return
         means = np.stack([pooled[p][1] / pooled[p][0] for p in members])
@@ -140,14 +154,62 @@ def cluster_phones(stats: ContextStats, phones: Sequence[int]) -> List[Tuple[int
                 a, b = [members[i]], [members[j]]
                 break
         for part in (a, b):
-            questions.append(tuple(sorted(part)))
+            questions.append(phones_of(part))
             split(part)
 
     split(sorted(pooled))
-    unseen = tuple(sorted(set(phones) - set(pooled)))
+    unseen = phones_of([u for u in units if u not in pooled])
     if unseen:
         questions.append(unseen)
     return sorted(set(q for q in questions if q), key=lambda q: (len(q), q))
+
+
+# --------------------------------------------------------------------- clustering
+def _cluster_leaves(leaves, k_stats: torch.Tensor, ll, thresh: float) -> Dict[int, int]:
+    """Bottom-up clustering of each root's leaves (Kaldi's ``ClusterEventMapRestrictedByMap``).
+
+    ``leaves``: ``(node, root, contexts)`` of every leaf. Within one root, the two clusters
+    whose merge loses the least log-likelihood, ``L(a) + L(b) - L(a + b)``, are merged while
+    that cost is below ``thresh``. Returns ``id(node) -> cluster number``. The cost matrix of
+    a root is computed once and updated by one row per merge.
+    """
+    by_root: Dict[Tuple[int, ...], list] = {}
+    for node, root, items in leaves:
+        by_root.setdefault(root, []).append((node, items))
+    cluster_of: Dict[int, int] = {}
+    next_id = 0
+    for root in sorted(by_root):
+        members = by_root[root]
+        s = torch.stack([k_stats[items].sum(0) for _, items in members])  # (n, 1 + 2D)
+        own = ll(s)
+        groups = [[i] for i in range(len(members))]
+        alive = torch.ones(len(members), dtype=torch.bool)
+        if thresh > 0 and len(members) > 1:
+            cost = own[:, None] + own[None, :] - ll(s[:, None, :] + s[None, :, :])
+            cost.fill_diagonal_(math.inf)
+            while True:
+                flat = int(torch.argmin(cost))
+                i, j = divmod(flat, cost.shape[1])
+                if not cost[i, j] < thresh:
+                    break
+                s[i] += s[j]
+                own[i] = ll(s[i])
+                groups[i] += groups[j]
+                groups[j] = []
+                alive[j] = False
+                cost[j, :] = math.inf
+                cost[:, j] = math.inf
+                row = own[i] + own - ll(s[i][None, :] + s)
+                row[~alive] = math.inf
+                row[i] = math.inf
+                cost[i, :] = row
+                cost[:, i] = row
+        for g in groups:
+            for k in g:
+                cluster_of[id(members[k][0])] = next_id
+            if g:
+                next_id += 1
+    return cluster_of
 
 
 # --------------------------------------------------------------------- tree
@@ -163,18 +225,29 @@ class Node:
 @dataclass
 class TreeConfig:
     num_leaves: int = field(default=300, metadata={"help": "Target number of tied states (pdfs)."})
-    min_count: float = field(default=50.0, metadata={"help": "Fewest frames on each side of a split."})
+    min_leaf_count: float = field(default=50.0, metadata={"help": "Fewest frames on each side of a split (Kaldi's --min-count)."})
     min_gain: float = field(default=0.0, metadata={"help": "Smallest log-likelihood gain worth a split."})
     shared_roots: Tuple[str, ...] = field(
         default=("SIL,SPN",), metadata={"help": "Groups of phones sharing one root, e.g. 'SIL,SPN' (each group comma-separated inside)."}
     )
-    var_floor: float = field(default=1e-3, metadata={"help": "Variance floor in the split likelihoods."})
+    split_var_floor: float = field(default=1e-3, metadata={"help": "Absolute variance floor in the split likelihoods."})
     questions_file: str = field(
         default="", metadata={"help": "Extra phone-set questions (phonetic classes): one set of phone names per line."}
     )
     split_pdf_classes_first: bool = field(
         default=True,
         metadata={"help": "Give every HMM state (pdf class) of a root its own subtree before any context question."},
+    )
+    ci_phones: Tuple[str, ...] = field(
+        default=("SIL", "SPN"),
+        metadata={"help": "Context-independent phones (Kaldi's --ci-phones): their roots get no left/right-context "
+                          "questions, so they keep one leaf per HMM state (silence and noise)."},
+    )
+    cluster_thresh: float = field(
+        default=-1.0,
+        metadata={"help": "After splitting, merge leaves of one root bottom-up while a merge costs less than this "
+                          "log-likelihood (Kaldi's --cluster-thresh); negative: the smallest gain of an accepted "
+                          "split; 0: no clustering."},
     )
 
 
@@ -196,8 +269,17 @@ class DecisionTree:
         config: TreeConfig,
         phone_groups: Sequence[Sequence[int]] = (),
         extra_questions: Sequence[Sequence[int]] = (),
+        ci_phones: Sequence[int] = (),
+        phone_sets: Sequence[Sequence[int]] = (),
     ) -> "DecisionTree":
-        questions = cluster_phones(stats, phones) + [tuple(sorted(q)) for q in extra_questions]
+        """Grow the tree greedily, then cluster its leaves bottom-up (see the module doc).
+
+        ``phone_groups``: phones sharing one root; ``ci_phones``: context-independent phones
+        (a root made only of them gets no left/right questions); ``phone_sets``: the units
+        of the phone clustering that makes the questions (default: single phones).
+        """
+        ci = set(int(p) for p in ci_phones)
+        questions = cluster_phones(stats, phones, phone_sets) + [tuple(sorted(q)) for q in extra_questions]
         questions = sorted(set(questions), key=lambda q: (len(q), q))
         grouped = {p for g in phone_groups for p in g}
         root_sets = [tuple(sorted(g)) for g in phone_groups] + [(p,) for p in phones if p not in grouped]
@@ -210,7 +292,7 @@ class DecisionTree:
             q_member[i, list(q)] = 1.0
 
         def ll(s):  # s: (..., 1 + 2D)
-            return gaussian_log_likelihood(s[..., 0], s[..., 1 : 1 + d], s[..., 1 + d :], config.var_floor)
+            return gaussian_log_likelihood(s[..., 0], s[..., 1 : 1 + d], s[..., 1 + d :], config.split_var_floor)
 
         def best_split(items: torch.Tensor, root: Tuple[int, ...]):
             """(gain, key, yes_set, yes_items, no_items) of the best question for a leaf."""
@@ -220,8 +302,9 @@ class DecisionTree:
             total = s.sum(0)
             base = ll(total)
             cands = []  # (key, sets (Q, K) membership)
-            for key, col in ((LEFT, 0), (RIGHT, 2)):
-                cands.append((key, questions, q_member[:, keys[items, col]]))
+            if not set(root) <= ci:  # context-independent roots are never split by context
+                for key, col in ((LEFT, 0), (RIGHT, 2)):
+                    cands.append((key, questions, q_member[:, keys[items, col]]))
             classes = sorted(set(keys[items, 3].tolist()))
             if len(classes) > 1:
                 sets = [tuple(classes[: k + 1]) for k in range(len(classes) - 1)] + [(c,) for c in classes]
@@ -236,7 +319,7 @@ class DecisionTree:
                 yes = member @ s
                 no = total[None, :] - yes
                 gain = ll(yes) + ll(no) - base
-                ok = (yes[:, 0] >= config.min_count) & (no[:, 0] >= config.min_count)
+                ok = (yes[:, 0] >= config.min_leaf_count) & (no[:, 0] >= config.min_leaf_count)
                 gain = torch.where(ok, gain, torch.full_like(gain, -math.inf))
                 i = int(torch.argmax(gain))
                 if gain[i] > -math.inf and (best is None or gain[i] > best[0]):
@@ -248,6 +331,8 @@ class DecisionTree:
         heap = []
         counter = 0
         n_leaves = 0
+        leaf_items: Dict[int, Tuple[Node, Tuple[int, ...], torch.Tensor]] = {}  # id(node) -> (node, root, contexts)
+        split_gains: List[float] = []
         for root in root_sets:
             items = torch.nonzero(torch.isin(keys[:, 1], torch.tensor(root))).flatten()
             node = Node()
@@ -264,8 +349,9 @@ class DecisionTree:
                     node = node.no
                 start.append((node, items))
             n_leaves += len(start)
-            for leaf_node, leaf_items in start:
-                b = best_split(leaf_items, root)
+            for leaf_node, leaf_items_ in start:
+                leaf_items[id(leaf_node)] = (leaf_node, root, leaf_items_)
+                b = best_split(leaf_items_, root)
                 if b is not None:
                     heapq.heappush(heap, (-b[0], counter, leaf_node, root, b))
                     counter += 1
@@ -275,27 +361,51 @@ class DecisionTree:
                 break
             node.key, node.yes_set, node.yes, node.no = key, yes_set, Node(), Node()
             n_leaves += 1
+            split_gains.append(gain)
+            del leaf_items[id(node)]
             for child, child_items in ((node.yes, yes_items), (node.no, no_items)):
+                leaf_items[id(child)] = (child, root, child_items)
                 b = best_split(child_items, root)
                 if b is not None:
                     heapq.heappush(heap, (-b[0], counter, child, root, b))
                     counter += 1
         tree = cls(nodes, 0, dict(num_pdf_classes))
-        tree._number_leaves()
+        thresh = config.cluster_thresh
+        if thresh < 0:
+            thresh = min(split_gains) if split_gains else 0.0
+        tree._number_leaves(_cluster_leaves(list(leaf_items.values()), k_stats, ll, thresh))
         return tree
 
-    def _number_leaves(self) -> None:
+    def _number_leaves(self, cluster_of: Optional[Dict[int, int]] = None) -> None:
+        """Number the leaves in root order; leaves of one cluster (``id(node) -> cluster``) share a number."""
         n = 0
+        number: Dict[int, int] = {}
         for root in sorted(self.roots):
             stack = [self.roots[root]]
             while stack:
                 node = stack.pop()
                 if node.key is None:
-                    node.leaf = n
-                    n += 1
+                    c = cluster_of.get(id(node), ("leaf", id(node))) if cluster_of else ("leaf", id(node))
+                    if c not in number:
+                        number[c] = n
+                        n += 1
+                    node.leaf = number[c]
                 else:
                     stack.extend([node.no, node.yes])
         self.num_leaves = n
+
+    def leaf_roots(self) -> Dict[int, Tuple[int, ...]]:
+        """The root (phone group) of every leaf."""
+        out = {}
+        for root, node in self.roots.items():
+            stack = [node]
+            while stack:
+                n = stack.pop()
+                if n.key is None:
+                    out[n.leaf] = root
+                else:
+                    stack.extend([n.no, n.yes])
+        return out
 
     # ------------------------------------------------------------- lookup
     def root_of(self, phone: int) -> Tuple[int, ...]:
@@ -387,8 +497,11 @@ def read_questions(path, phone_id: Dict[str, int]) -> List[Tuple[int, ...]]:
             names = line.split()
             if not names:
                 continue
-            unknown = [p for p in names if p not in phone_id]
+            # a base phone stands for its word-position variants (P_B, P_E, P_I, P_S)
+            ids = {p: [phone_id[p]] if p in phone_id else [phone_id[p + s] for s in ("_B", "_E", "_I", "_S") if p + s in phone_id]
+                   for p in names}
+            unknown = [p for p in names if not ids[p]]
             if unknown:
                 raise ValueError(f"{path}:{n}: unknown phone(s) {unknown}")
-            sets.append(tuple(sorted(phone_id[p] for p in names)))
+            sets.append(tuple(sorted(i for p in names for i in ids[p])))
     return sets

@@ -5,11 +5,18 @@ Imports torch only.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Iterable
 
 import torch
 from torch import Tensor, nn
+
+#: Parameter initializations of :class:`FrameDnn` (``DnnConfig.init``): ``kaiming`` (He et al.,
+#: 2015; the default) or ``torch`` (PyTorch's ``nn.Linear`` default, the behaviour before
+#: ``init`` existed). See :class:`FrameDnn` for the maths.
+INIT_CHOICES = ("kaiming", "torch")
 
 
 @dataclass
@@ -22,10 +29,28 @@ class DnnConfig:
     hidden_layers: int = field(default=4, metadata={"help": "Hidden layers."})
     hidden_dim: int = field(default=512, metadata={"help": "Units per hidden layer."})
     num_outputs: int = field(default=0, metadata={"help": "Output classes (pdfs); 0: from the alignments."})
-    dropout: float = field(default=0.0, metadata={"help": "Dropout after each hidden layer (training only)."})
+    dropout: float = field(
+        default=0.0,
+        metadata={"help": "Dropout probability after each hidden ReLU, in training mode only (inverted dropout: "
+                  "kept units are scaled by 1/(1-p), so evaluation needs no rescaling). Default 0: off."},
+    )
     max_norm: float = field(
         default=0.0, metadata={"help": "Max L2 norm of each unit's incoming weights, as the paper's dropout nets (0: off)."}
     )
+    init: str = field(
+        default="kaiming",
+        metadata={
+            "help": "Parameter initialization: 'kaiming' (default; hidden W ~ N(0, 2/fan_in), output W ~ N(0, 1/fan_in), "
+            "zero biases: unit-RMS activations at every depth) or 'torch' (nn.Linear's default U(+-1/sqrt(fan_in)), "
+            "whose activations shrink about 2.4x per ReLU layer). Only affects new networks: loaded ones take "
+            "their weights from the checkpoint.",
+            "choices": list(INIT_CHOICES),
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.init not in INIT_CHOICES:
+            raise ValueError(f"DnnConfig.init must be one of {list(INIT_CHOICES)}, got {self.init!r}")
 
     @property
     def input_dim(self) -> int:
@@ -55,11 +80,66 @@ def preset(name: str, **overrides) -> DnnConfig:
     return DnnConfig(**values)
 
 
+@torch.no_grad()
+def init_linear_(weight: Tensor, bias: Tensor, gain: float) -> None:
+    """He/Kaiming normal initialization of one linear layer: ``W ~ N(0, gain^2 / fan_in)``, ``b = 0``.
+
+    ``weight`` is ``(..., out, in)`` (``nn.Linear`` layout, optionally with leading dims);
+    ``fan_in = in``. Same as ``nn.init.kaiming_normal_(weight, mode="fan_in")`` with
+    ``gain = sqrt(2)`` (ReLU) or ``1`` (linear).
+    """
+    weight.normal_(0.0, gain / math.sqrt(weight.shape[-1]))
+    bias.zero_()
+
+
+def init_layers_(layers: Iterable[nn.Linear]) -> None:
+    """``kaiming`` initialization of an MLP: ReLU gain on all but the last layer, gain 1 on the last."""
+    layers = list(layers)
+    for i, layer in enumerate(layers):
+        init_linear_(layer.weight, layer.bias, math.sqrt(2.0) if i + 1 < len(layers) else 1.0)
+
+
 class FrameDnn(nn.Module):
-    """ReLU MLP frame classifier.
+    r"""ReLU MLP frame classifier.
 
     .. math::
-        h_0 = x,\\quad h_l = \\mathrm{dropout}(\\mathrm{ReLU}(W_l h_{l-1} + b_l)),\\quad z = W_{L+1} h_L + b_{L+1}
+        h_0 = x,\quad h_l = \mathrm{dropout}(\mathrm{ReLU}(W_l h_{l-1} + b_l)),\quad z = W_{L+1} h_L + b_{L+1}
+
+    Initialization (``config.init``):
+
+    * ``"kaiming"`` (default; He et al., 2015, "Delving deep into rectifiers"). Hidden layers
+      :math:`l = 1..L`:
+
+      .. math::
+          W_l \sim \mathcal{N}\left(0, \frac{2}{n_{l-1}}\right),\quad b_l = 0,
+
+      with :math:`n_{l-1}` the layer's fan-in. With zero-mean, symmetric pre-activations
+      :math:`a_l = W_l h_{l-1}`, :math:`\mathrm{Var}(a_l) = n_{l-1}\,\mathrm{Var}(W_l)\,
+      \mathbb{E}[h_{l-1}^2] = 2\,\mathbb{E}[h_{l-1}^2]` and the ReLU keeps half of it,
+      :math:`\mathbb{E}[h_l^2] = \tfrac12 \mathrm{Var}(a_l) = \mathbb{E}[h_{l-1}^2]`: the RMS of
+      the activations is the same at every depth. The inputs are CMVN-normalized spliced
+      fbank (:math:`\mathbb{E}[x_i^2] = 1`), so every hidden layer starts at RMS about 1 and
+      the gradients reaching the first layer of a deep (``paper``: 8 x 2560) stack are
+      neither vanishing nor exploding. Output layer:
+
+      .. math::
+          W_{L+1} \sim \mathcal{N}\left(0, \frac{1}{n_L}\right),\quad b_{L+1} = 0,
+
+      the same rule with gain 1 (no ReLU follows; LeCun's init): the logits start with
+      variance :math:`\mathbb{E}[h_L^2] \approx 1`, so the initial posteriors are close to
+      uniform without being flat (initial cross-entropy about :math:`\ln C + \tfrac12`).
+      The ReLU gain there would double the logit variance, i.e. confident random
+      predictions, for no benefit.
+
+    * ``"torch"``: ``nn.Linear``'s default, :math:`W, b \sim \mathcal{U}(-1/\sqrt{n}, 1/\sqrt{n})`,
+      :math:`\mathrm{Var}(W) = 1/(3n)`: each ReLU layer multiplies :math:`\mathbb{E}[h^2]` by
+      :math:`1/6` (RMS by 0.41) until the bias term :math:`\mathrm{Var}(b) = 1/(3n)` takes
+      over; through the ``paper`` preset the hidden RMS falls from 0.41 to about 0.009
+      (fixed point :math:`\mathbb{E}[h^2] = 1/(5n)`). Kept so old behaviour can be reproduced.
+
+    Both are deterministic given the global RNG state (``torch.manual_seed``), which is how
+    :class:`~asrdistill.nnet.ensemble.StackedDnn` seeds its members. Dropout (``config.dropout``
+    = p) is inverted dropout after every hidden ReLU, in training mode only.
 
     Args:
         config: :class:`DnnConfig` (``num_outputs`` must be set).
@@ -82,8 +162,22 @@ class FrameDnn(nn.Module):
             raise ValueError("DnnConfig.num_outputs must be set (the number of pdfs)")
         self.config = config
         dims = [config.input_dim] + [config.hidden_dim] * config.hidden_layers + [config.num_outputs]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        if config.init == "torch":
+            linear = nn.Linear
+        else:  # allocate only (no wasted default draw): reset_parameters draws the parameters once
+            linear = functools.partial(nn.utils.skip_init, nn.Linear, device=torch.get_default_device())
+        self.layers = nn.ModuleList(linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        if config.init != "torch":
+            self.reset_parameters()
         self.dropout = nn.Dropout(config.dropout)
+
+    def reset_parameters(self) -> None:
+        """Draw all parameters afresh with ``config.init`` (from the global RNG)."""
+        if self.config.init == "torch":
+            for layer in self.layers:
+                layer.reset_parameters()
+        else:
+            init_layers_(self.layers)
 
     def forward(self, x: Tensor) -> Tensor:
         for layer in self.layers[:-1]:

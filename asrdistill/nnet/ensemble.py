@@ -2,11 +2,13 @@
 
 Layer ``l`` of all members is one batched matrix product,
 
-    H_l[n] = ReLU(H_{l-1}[n] @ W_l[n] + b_l[n]),   n = 1..N,
+    H_l[n] = dropout(ReLU(H_{l-1}[n] @ W_l[n] + b_l[n])),   n = 1..N,
 
 so a step over N members of batch B each is ``torch.baddbmm`` on ``(N, B, d)`` tensors:
 large, GPU-friendly products instead of N small models. Each member starts from the
-initialization of a :class:`~asrdistill.nnet.dnn.FrameDnn` built with its own seed, and
+initialization of a :class:`~asrdistill.nnet.dnn.FrameDnn` built with its own seed
+(``torch.manual_seed(seed); FrameDnn(config)``, so ``DnnConfig.init``, Kaiming by default,
+applies to every member exactly as to a standalone network), and
 :meth:`StackedDnn.member` / :meth:`StackedDnn.from_members` convert both ways, so a
 stacked ensemble and N separately trained networks are interchangeable.
 
@@ -25,6 +27,14 @@ from .dnn import DnnConfig, FrameDnn
 
 class StackedDnn(nn.Module):
     """``N`` :class:`FrameDnn` members with stacked parameters.
+
+    Member ``n`` is initialized as ``torch.manual_seed(seeds[n]); FrameDnn(config)``
+    (``config.init``: see :class:`FrameDnn`), so ``member(n)`` equals that network
+    parameter for parameter. ``weights[l]`` is ``(N, in, out)`` (``FrameDnn``'s weight
+    transposed), ``biases[l]`` is ``(N, 1, out)``. Dropout (``config.dropout``) is applied
+    after every hidden ReLU in training mode, as in :class:`FrameDnn`: independent masks
+    for every member, frame and unit (a 2-D input shared by all members still gets one
+    mask per member), none in evaluation mode.
 
     Args:
         config: architecture shared by all members.

@@ -19,7 +19,7 @@ from ..utils.atomic import atomic_path, atomic_write_text
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
 from .frame_store import FrameStore
-from .trainer import TrainConfig, evaluate, load_members, pdf_log_priors, resolve_device, save_members, train_stacked
+from .trainer import TrainConfig, load_members, pdf_log_priors, resolve_device, save_members, train_stacked
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +67,45 @@ def is_main_process() -> bool:
 
 
 def evaluate_members(exp_dir, ali_dir, feature_dir, prefix: str, splits: Sequence[str] = ("dev", "test"),
-                     device: str = "auto") -> Dict[str, dict]:
-    """Frame accuracy of each member, their mean, and the ensemble, per split -> ``frame_accuracy.json``."""
+                     device: str = "auto", tree_dir=None) -> Dict[str, dict]:
+    """Frame accuracy of each member, their mean, and the ensemble, per split -> ``frame_accuracy.json``.
+
+    Per split: ``members``, ``mean_member``, ``arithmetic``, ``geometric`` (tied states, as
+    :func:`asrdistill.nnet.trainer.evaluate`) and, when the targets' GMM system is known
+    (``tree_dir``; by default ``ali_dir``'s parent, where ``asrdistill gmm align`` writes ``ali/``),
+    ``phone`` and ``speech_silence`` with the same four keys (a frame is right when the predicted
+    and the aligned pdf have the same base phone / are both speech or both silence:
+    :mod:`asrdistill.nnet.phone_accuracy`). Top level: ``phone_classes`` (where the mapping came
+    from and its size; absent when no mapping could be made, e.g. a lang directory prepared again
+    since the tree was built, or a tree with another number of pdfs than the network's outputs)
+    and ``command``.
+    """
     from ..utils.config import command_line
+    from .phone_accuracy import evaluate_levels, pdf_classes, tree_dir_of
 
     model = load_members(exp_dir)
     dev = resolve_device(device)
     model.to(dev)
+    tree_dir = Path(tree_dir) if tree_dir is not None else tree_dir_of(ali_dir)
+    tables, classes = {}, None
+    if tree_dir is not None:
+        try:
+            classes = pdf_classes(tree_dir)
+        except (FileNotFoundError, KeyError, ValueError) as e:
+            log.warning("no phone-level frame accuracy: pdf classes of %s: %s", tree_dir, e)
+        if classes is not None and classes.num_pdfs != model.config.num_outputs:
+            log.warning("no phone-level frame accuracy: %s has %d pdfs, the network %d outputs", tree_dir,
+                        classes.num_pdfs, model.config.num_outputs)
+            classes = None
+        if classes is not None:
+            tables = classes.tables()
     out = {}
     for split in splits:
         store = load_split(ali_dir, feature_dir, prefix, split)
-        out[split] = evaluate(model, store, model.config.left_context, model.config.right_context, dev)
+        out[split] = evaluate_levels(model, store, model.config.left_context, model.config.right_context, dev, tables)
+    if classes is not None:
+        out["phone_classes"] = {"tree_dir": str(tree_dir), "tree_dir_resolved": str(tree_dir.resolve()),
+                                **classes.summary()}
     out["command"] = command_line()
     atomic_write_text(Path(exp_dir) / "frame_accuracy.json", json.dumps(out, indent=1))
     return out

@@ -112,7 +112,7 @@ class FrameStore:
         """Features (with per-speaker CMVN) and pdf targets of an aligned split.
 
         Reads ``{ali_dir}/{prefix}_cuts_{split}.jsonl.gz`` and ``{prefix}_ali_{split}.npz``
-        (written by ``asrdistill align ali``).
+        (written by ``asrdistill gmm align``).
         """
         from lhotse import CutSet
 

@@ -64,7 +64,11 @@ class TrainConfig:
     max_epochs: int = field(default=10, metadata={"help": "Passes over the training frames."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many steps (0: max_epochs)."})
     lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    weight_decay: float = field(
+        default=0.0,
+        metadata={"help": "AdamW (decoupled) weight decay: each step multiplies every parameter, biases included, "
+                  "by 1 - lr * weight_decay. Default 0: off."},
+    )
     warmup_steps: int = field(default=200, metadata={"help": "Linear warmup steps."})
     final_lr_fraction: float = field(default=0.05, metadata={"help": "Cosine decay ends at this fraction of lr."})
     grad_clip: float = field(default=5.0, metadata={"help": "Max gradient norm per member."})

@@ -16,7 +16,7 @@ stage=0
 stop_stage=100
 corpus_dir=       # existing FSDD copy; empty: download to download/
 nj=2              # parallel jobs
-specialists=true  # stage 17: generalist + specialists (false: skip)
+specialists=true  # stage 18: generalist + specialists (false: skip)
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N] [--specialists true|false]"
 . $root/local/parse_options.sh
 . $root/local/log.sh
@@ -50,80 +50,88 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: monophone GMM-HMM (flat start)"
+  log "Stage 5: monophone GMM-HMM (flat start; word-position variants of a phone share its pdfs)"
   $root/recipes/train_gmm.sh --type mono --exp-dir exp/mono --nj $nj --config conf/mono.yaml
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  log "Stage 6: triphone GMM-HMM with decision-tree state tying"
-  $root/recipes/train_gmm.sh --type tri --src-dir exp/mono --exp-dir exp/tri --nj $nj --config conf/tri.yaml
+  log "Stage 6: tri1, deltas triphone (decision tree; SIL/SPN context-independent; leaves clustered bottom-up)"
+  $root/recipes/train_gmm.sh --type tri --src-dir exp/mono --exp-dir exp/tri1 --nj $nj --config conf/tri1.yaml
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
-  log "Stage 7: forced alignment of train/dev/test: tied-state targets for the DNNs"
-  $root/recipes/align.sh --model-dir exp/tri --splits train,dev,test --nj $nj
+  log "Stage 7: tri2, LDA+MLLT triphone on tri1's alignments"
+  $root/recipes/train_gmm.sh --type lda-mllt --src-dir exp/tri1 --exp-dir exp/tri2 --nj $nj --config conf/tri2.yaml
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  log "Stage 8: bigram LM over digits from the training transcripts; HCLG graphs"
-  $root/recipes/train_lm.sh --order 2 --out data/lm/G.arpa
-  for m in mono tri; do
-    $root/recipes/mkgraph.sh --model-dir exp/$m --arpa data/lm/G.arpa
-  done
+  log "Stage 8: tri3, speaker adaptive training (fMLLR) on tri2's front end and alignments"
+  $root/recipes/train_gmm.sh --type sat --src-dir exp/tri2 --exp-dir exp/tri3 --nj $nj --config conf/tri3.yaml
 fi
 
+gmms="mono tri1 tri2 tri3"
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  log "Stage 9: decode dev and test with the GMM systems; acoustic scale tuned on dev, test decoded at it"
-  for m in mono tri; do
+  log "Stage 9: bigram LM over digits; HCLG graphs; decode dev and test with every GMM system (acoustic scale tuned"
+  log "on dev, test decoded at it; SAT in two passes: speaker-independent, then fMLLR from its best paths)"
+  $root/recipes/train_lm.sh --order 2 --out data/lm/G.arpa
+  for m in $gmms; do
+    $root/recipes/mkgraph.sh --model-dir exp/$m --arpa data/lm/G.arpa
     $root/recipes/decode.sh --model-dir exp/$m --split dev,test --nj $nj --config conf/decode.yaml
   done
-  # the same graph and scores through k2's pruned intersection (k2py), at the same beam
-  $root/recipes/decode.sh --model-dir exp/tri --split dev,test --out-dir "exp/tri/decode_k2_{split}" --nj $nj \
+  # the tri1 graph and scores through k2's pruned intersection (k2py), at the same beam
+  $root/recipes/decode.sh --model-dir exp/tri1 --split dev,test --out-dir "exp/tri1/decode_k2_{split}" --nj $nj \
     --config conf/decode_k2.yaml
 fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
-  log "Stage 10: ensemble of frame classifiers on the tied-state targets (members trained together)"
+  log "Stage 10: the triphone system with the lowest dev WER gives the DNN targets (exp/tri -> it); forced"
+  log "alignment of train/dev/test with it (two-pass fMLLR for SAT): one tied-state target per frame"
+  $root/recipes/select_gmm.sh --systems exp/tri1,exp/tri2,exp/tri3 --link exp/tri
+  $root/recipes/align.sh --model-dir exp/tri --splits train,dev,test --nj $nj
+fi
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  log "Stage 11: ensemble of frame classifiers on the tied-state targets (members trained together)"
   $root/recipes/train_ensemble.sh --exp-dir exp/ensemble --preset small --hidden-layers 3 --hidden-dim 256 \
     --evaluate-splits dev,test --config conf/ensemble.yaml
 fi
 
-if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
-  log "Stage 11: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
   $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split dev,test --nj $nj \
     --config conf/decode_nnet.yaml
 fi
 
 # the members' size (the paper's setting); frame accuracy on dev and test after training
 student="--preset small --hidden-layers 3 --hidden-dim 256 --evaluate-splits dev,test"
-if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
-  log "Stage 12: distil the ensemble into students of a member's size (cached full, cached top-k, online teacher)"
+if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
+  log "Stage 13: distil the ensemble into students of a member's size (cached full, cached top-k, online teacher)"
   $root/recipes/distill.sh --exp-dir exp/student $student --config conf/student.yaml
   $root/recipes/distill.sh --exp-dir exp/student_top10 $student --config conf/student.yaml -- --top-k 10 --num-members 1
   $root/recipes/distill.sh --exp-dir exp/student_online $student --config conf/student.yaml -- --teacher online --num-members 1
 fi
 
-if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
-  log "Stage 13: soft targets as a regularizer: 3% of the training frames, hard labels vs soft targets"
+if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
+  log "Stage 14: soft targets as a regularizer: 3% of the training frames, hard labels vs soft targets"
   $root/recipes/distill.sh --exp-dir exp/baseline_3pct $student --config conf/student_3pct.yaml -- --soft-weight 0 --hard-weight 1
   $root/recipes/distill.sh --exp-dir exp/student_3pct $student --config conf/student_3pct.yaml -- --soft-weight 1 --hard-weight 0
 fi
 
-if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
-  log "Stage 14: temperature sweep (one stacked member per T) for a member-size and a tiny student"
+if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
+  log "Stage 15: temperature sweep (one stacked member per T) for a member-size and a tiny student"
   $root/recipes/distill.sh --exp-dir exp/tsweep_normal $student --config conf/tsweep.yaml
   $root/recipes/distill.sh --exp-dir exp/tsweep_tiny --preset tiny --hidden-layers 2 --hidden-dim 32 \
     --evaluate-splits dev,test --config conf/tsweep.yaml
 fi
 
-if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
-  log "Stage 15: omitted class: no utterance with THREE in the transfer set; bias correction tuned on dev"
+if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
+  log "Stage 16: omitted class: no utterance with THREE in the transfer set; bias correction tuned on dev"
   $root/recipes/distill.sh --exp-dir exp/student_no3 $student --config conf/student.yaml -- --omit-words THREE --num-members 1
   $root/recipes/tune_bias.sh --exp-dir exp/student_no3 --word THREE
 fi
 
-if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
-  log "Stage 16: decode dev and test with single networks (every seed of the baseline and the student, every"
+if [ $stage -le 17 ] && [ $stop_stage -ge 17 ]; then
+  log "Stage 17: decode dev and test with single networks (every seed of the baseline and the student, every"
   log "temperature of the sweeps), the omitted-class student (without and with its bias), the geometric-mean ensemble"
   # one call per directory: each member (seed, or temperature) a system of its own, tuned on dev, then test
   for e in ensemble:0,1,2,3 student:0,1,2 student_top10:0 student_online:0 baseline_3pct:0 student_3pct:0 \
@@ -138,8 +146,8 @@ if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
     --split dev,test --out-dir "exp/ensemble/decode_geometric_{split}" --nj $nj --config conf/decode_nnet.yaml
 fi
 
-if [ $stage -le 17 ] && [ $stop_stage -ge 17 ] && [ "$specialists" = true ]; then
-  log "Stage 17: specialists (section 5 of the paper): ensemble member 0 is the generalist; confusable subsets of its"
+if [ $stage -le 18 ] && [ $stop_stage -ge 18 ] && [ "$specialists" = true ]; then
+  log "Stage 18: specialists (section 5 of the paper): ensemble member 0 is the generalist; confusable subsets of its"
   log "tied states from its predictions on dev; one specialist per subset (+ dustbin); combined by minimizing KL"
   $root/recipes/cluster_classes.sh --generalist-dir exp/ensemble --out exp/specialists/clusters.json --config conf/clusters.yaml
   $root/recipes/train_specialists.sh --generalist-dir exp/ensemble --exp-dir exp/specialists --config conf/specialists.yaml

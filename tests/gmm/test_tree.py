@@ -29,7 +29,7 @@ def synthetic_stats(seed=0, n=60):
 def test_known_split_is_found():
     stats = synthetic_stats()
     # 6 phones x 3 pdf classes need 18 leaves; one more leaf allows exactly the one real context split
-    tree = DecisionTree.build(stats, PHONES, {p: 3 for p in PHONES}, TreeConfig(num_leaves=19, min_count=50),
+    tree = DecisionTree.build(stats, PHONES, {p: 3 for p in PHONES}, TreeConfig(num_leaves=19, min_leaf_count=50, cluster_thresh=0),
                               extra_questions=[(4, 5)])
     assert tree.num_leaves == 19
     for l, c, r, pc in itertools.product([0] + PHONES, PHONES, [0] + PHONES, range(3)):
@@ -43,7 +43,7 @@ def test_known_split_is_found():
 def test_shared_root_without_forced_state_split_can_tie_states():
     stats = synthetic_stats()
     tree = DecisionTree.build(stats, PHONES, {p: 3 for p in PHONES},
-                              TreeConfig(num_leaves=19, min_count=50, split_pdf_classes_first=False), extra_questions=[(4, 5)])
+                              TreeConfig(num_leaves=19, min_leaf_count=50, split_pdf_classes_first=False, cluster_thresh=0), extra_questions=[(4, 5)])
     # the greedy choice on phone 3's shared root asks about the left context first and ties two of its states
     assert tree.num_leaves == 19 and tree.roots[(3,)].key == 0
 
@@ -67,7 +67,7 @@ def test_split_gain_is_the_likelihood_increase():
 
 def test_kaldi_context_dependency_maps_contexts_to_our_leaves():
     stats = synthetic_stats()
-    tree = DecisionTree.build(stats, PHONES, {p: 3 for p in PHONES}, TreeConfig(num_leaves=40, min_count=20),
+    tree = DecisionTree.build(stats, PHONES, {p: 3 for p in PHONES}, TreeConfig(num_leaves=40, min_leaf_count=20, cluster_thresh=0),
                               phone_groups=[(5, 6)])
     ctx = tree.to_kaldi()
     assert (ctx.context_width, ctx.central_position, ctx.num_pdfs) == (3, 1, tree.num_leaves)
@@ -102,3 +102,49 @@ def test_questions_file(tmp_path):
     (tmp_path / "bad.txt").write_text("AA XX\n")
     with pytest.raises(ValueError, match="bad.txt:1: unknown phone"):
         read_questions(tmp_path / "bad.txt", ids)
+
+
+def test_context_independent_phones_keep_one_leaf_per_state():
+    """Phone 3's state 1 depends on its left context, but as a CI phone it is never split by context."""
+    stats = synthetic_stats()
+    tree = DecisionTree.build(stats, PHONES, {p: 3 for p in PHONES}, TreeConfig(num_leaves=40, min_leaf_count=20,
+                              cluster_thresh=0), extra_questions=[(4, 5)], ci_phones=[3], phone_groups=[(5, 6)])
+    leaves_of_3 = {tree.leaf(l, 3, r, pc) for l, r in itertools.product([0] + PHONES, repeat=2) for pc in range(3)}
+    assert len(leaves_of_3) == 3  # exactly one per HMM state
+    assert tree.num_leaves == 40  # the other roots took the remaining splits
+    free = DecisionTree.build(stats, PHONES, {p: 3 for p in PHONES}, TreeConfig(num_leaves=19, min_leaf_count=20, cluster_thresh=0),
+                              extra_questions=[(4, 5)])
+    assert free.leaf(4, 3, 0, 1) != free.leaf(1, 3, 0, 1)  # without the CI flag, phone 3 splits on its left context
+
+
+def test_bottom_up_clustering_merges_identical_leaves():
+    """Two phones with the same distribution, split apart greedily, end up as one tied state per state."""
+    rng = np.random.default_rng(0)
+    keys, feats = [], []
+    for c in (1, 2):  # identical sounds
+        for l in (0, 1, 2):
+            keys.append(np.tile([l, c, 0, 0], (300, 1)))
+            feats.append(rng.normal([0.0, 0.0], 1.0, (300, 2)))
+    keys.append(np.tile([0, 3, 0, 0], (300, 1)))  # a different sound
+    feats.append(rng.normal([6.0, 0.0], 1.0, (300, 2)))
+    stats = ContextStats.from_frames(np.concatenate(keys), np.concatenate(feats))
+    config = TreeConfig(num_leaves=10, min_leaf_count=100, cluster_thresh=0)
+    # phones 1 and 2 share a root; greedy splitting alone separates them (any split of noise gains a little)
+    greedy = DecisionTree.build(stats, [1, 2, 3], {1: 1, 2: 1, 3: 1}, config, phone_groups=[(1, 2)])
+    assert greedy.num_leaves > 2
+    # a threshold above those noise gains merges them back: one leaf for the (1, 2) root, one for phone 3
+    clustered = DecisionTree.build(stats, [1, 2, 3], {1: 1, 2: 1, 3: 1}, TreeConfig(num_leaves=10, min_leaf_count=100,
+                                   cluster_thresh=50.0), phone_groups=[(1, 2)])
+    assert clustered.num_leaves == 2
+    assert clustered.leaf(0, 1, 0, 0) == clustered.leaf(2, 2, 0, 0) != clustered.leaf(0, 3, 0, 0)
+    # the merge cost is the likelihood loss L(a) + L(b) - L(a + b): merging 3 with the others would cost far more
+    import torch
+
+    def ll(mask):
+        return float(gaussian_log_likelihood(torch.tensor(stats.count[mask].sum()), torch.tensor(stats.x[mask].sum(0)),
+                                             torch.tensor(stats.x2[mask].sum(0))))
+
+    a, b = stats.keys[:, 1] < 3, stats.keys[:, 1] == 3
+    assert ll(a) + ll(b) - ll(a | b) > 1000
+    ctx = clustered.to_kaldi()  # shared leaf numbers serialize
+    assert ctx.num_pdfs == 2
