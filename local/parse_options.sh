@@ -3,6 +3,9 @@
 # For each "--some-name value" (or "--some-name=value") on the command line, sets the
 # shell variable some_name, which the sourcing script must already define (its
 # default). An option with no such variable is an error, so typos never pass silently.
+# An option whose variable holds an integer (--stage 0, --nj 4) takes integers only: any
+# other value is an error naming the option, not a "[: integer expression expected" per
+# stage later on.
 # "--help" prints $help_message (if set) and the options with their current values.
 # Positional arguments are left in "$@".
 
@@ -36,6 +39,10 @@ while [ $# -gt 0 ]; do
   if ! [[ "$__po_var" =~ ^[a-z][a-z0-9_]*$ ]] || ! declare -p "$__po_var" >/dev/null 2>&1; then
     echo "$0: unknown option $__po_name" >&2
     echo "$0: run with --help for the options" >&2
+    exit 1
+  fi
+  if [[ "${!__po_var-}" =~ ^-?[0-9]+$ ]] && ! [[ "$__po_value" =~ ^-?[0-9]+$ ]]; then
+    echo "$0: option $__po_name takes an integer, got '$__po_value'" >&2
     exit 1
   fi
   printf -v "$__po_var" '%s' "$__po_value"

@@ -104,7 +104,6 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
     at the scale that is best on the first only, and each one's TEST_DIR/best.json is written
     (as 'asrdistill score'); --out-dir then contains {split}. One pool of workers serves all.
     """
-    from ..decode.runner import DecodingPool, decode_split
     from ..features.cmvn import load_cmvn
 
     splits = [x for x in split.split(",") if x]
@@ -136,18 +135,25 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         if model_kind == "gmm" and _is_sat(model_dir):
             _decode_two_pass(spec, graph, cuts, splits, out_tpl, config, num_jobs, scales_from, feature_dir, prefix)
             return
-        with DecodingPool(spec, graph / "HCLG.fst", config, num_jobs) as pool:
-            for i, sp in enumerate(splits):
-                tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
-                systems = decode_split(spec, graph, cuts[sp], out_tpl.replace("{split}", sp), sp, config, num_jobs,
-                                       tuned_on, pool=pool)
-                for results in systems:
-                    for r in results.values():
-                        click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+        _decode_splits(spec, graph, cuts, splits, out_tpl, config, num_jobs, scales_from)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e))
     for sp in splits[1:]:
         _score_members(out_tpl.replace("{split}", splits[0]), out_tpl.replace("{split}", sp), members if each_member else "")
+
+
+def _decode_splits(spec, graph, cuts, splits, out_tpl, config, num_jobs, scales_from) -> None:
+    """One pool for all splits: the first at every scale (or ``scales_from``'s best), the others at its best."""
+    from ..decode.runner import DecodingPool, decode_split
+
+    with DecodingPool(spec, graph / "HCLG.fst", config, num_jobs) as pool:
+        for i, sp in enumerate(splits):
+            tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
+            systems = decode_split(spec, graph, cuts[sp], out_tpl.replace("{split}", sp), sp, config, num_jobs,
+                                   tuned_on, pool=pool)
+            for results in systems:
+                for r in results.values():
+                    click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
 
 
 def _is_sat(model_dir: Path) -> bool:
@@ -176,15 +182,8 @@ def _decode_two_pass(spec, graph, cuts, splits, out_tpl, config, num_jobs, scale
             trans[sp] = Path(out_tpl.replace("{split}", sp)) / "trans.npz"
             fmllr_from_best_paths(spec["model_dir"], cuts[sp], cmvn if cmvn.exists() else None, paths[scale], trans[sp])
             click.echo(f"{sp}: speaker-independent pass at acoustic scale {scale:g}; fMLLR -> {trans[sp]}")
-    adapted = {**spec, "fmllr": [str(trans[sp]) for sp in splits]}
-    with DecodingPool(adapted, graph / "HCLG.fst", config, num_jobs) as pool:
-        for i, sp in enumerate(splits):
-            tuned_on = scales_from if i == 0 else out_tpl.replace("{split}", splits[0])
-            systems = decode_split(adapted, graph, cuts[sp], out_tpl.replace("{split}", sp), sp, config, num_jobs,
-                                   tuned_on, pool=pool)
-            for results in systems:
-                for r in results.values():
-                    click.echo(f"{r['name']}: {r['line']}  RTF {r['rtf']:.4f}")
+    _decode_splits({**spec, "fmllr": [str(trans[sp]) for sp in splits]}, graph, cuts, splits, out_tpl, config, num_jobs,
+                   scales_from)
     for sp in splits[1:]:
         _score_members(out_tpl.replace("{split}", splits[0]), out_tpl.replace("{split}", sp), "")
         _score_members(si_tpl.replace("{split}", splits[0]), si_tpl.replace("{split}", sp), "")

@@ -8,7 +8,7 @@ import click
 
 from ..nnet.distillation import DistillConfig
 from ..utils.config import with_config
-from .train import common_options, dnn_from_options, dnn_options, evaluate_and_echo, evaluate_option
+from .train import DnnOptions, common_options, dnn_from_options, evaluate_and_echo, evaluate_option
 
 
 @click.group()
@@ -21,16 +21,16 @@ def distill() -> None:
 @click.option("--teacher-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/ensemble"),
               help="Ensemble (member*.pt) to distil.")
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/student"), help="Output directory.")
-@dnn_options
 @evaluate_option
-@with_config(DistillConfig)
-def student_cmd(config, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, preset, hidden_layers, hidden_dim, dropout, init,
-                max_norm, left_context, right_context, evaluate_splits):
-    """Train student(s) on soft targets (T^2-scaled) plus hard labels; resumable like 'train ensemble'."""
+@with_config(DistillConfig, section="distill", dnn=DnnOptions)
+def student_cmd(config, dnn, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, evaluate_splits):
+    """Train student(s) on soft targets (T^2-scaled) plus hard labels; resumable like 'train ensemble'.
+
+    EXP_DIR/config.yaml can be given back to --config to train it again.
+    """
     from ..nnet.distillation import distill as run
 
-    dnn = dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context, init)
-    res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn, config)
+    res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config)
     click.echo(f"distilled {config.num_members} student(s) ({config.teacher} teacher) for {res['steps']} steps in "
                f"{res['train_seconds']:.0f} s; best dev frame accuracy " + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
     evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)

@@ -42,7 +42,6 @@ def compute_cmd(config: FbankConfig, manifest_dir: Path, output_dir: Path, prefi
     """Compute filterbank features of every cut (parallel, resumable)."""
     from lhotse import CutSet
 
-    from ..data.audio_check import AudioError
     from ..features.extract import compute_features
 
     for split in _split_list(splits):
@@ -51,7 +50,7 @@ def compute_cmd(config: FbankConfig, manifest_dir: Path, output_dir: Path, prefi
             raise click.ClickException(f"{path} does not exist; run the prepare stage first")
         try:
             cuts = compute_features(CutSet.from_file(path), output_dir, prefix, split, config, num_jobs, skip_bad)
-        except AudioError as e:
+        except (ValueError, RuntimeError) as e:  # AudioError (bad cuts), a failed worker, an inconsistent resume
             raise click.ClickException(str(e))
         frames = sum(c.features.num_frames for c in cuts)
         click.echo(f"{split}: {len(cuts)} cuts, {frames} frames of dim {config.num_mel_bins} -> {output_dir}")
@@ -69,12 +68,18 @@ def cmvn_cmd(feature_dir: Path, prefix: str, splits: str) -> None:
     from lhotse import CutSet
 
     from ..features.cmvn import compute_cmvn_stats
+    from ..features.extract import check_unique_cut_ids
 
     for split in _split_list(splits):
         path = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
         if not path.exists():
             raise click.ClickException(f"{path} does not exist; run 'asrdistill features compute' first")
-        stats = compute_cmvn_stats(CutSet.from_file(path))
+        cuts = CutSet.from_file(path).to_eager()
+        try:
+            check_unique_cut_ids(cuts, str(path))  # a cut counted twice would skew its speaker's statistics
+        except ValueError as e:
+            raise click.ClickException(f"{e}; recompute the features of {split}")
+        stats = compute_cmvn_stats(cuts)
         out = feature_dir / f"{prefix}_cmvn_{split}.json"
         stats.save(out)
         click.echo(f"{split}: CMVN statistics of {len(stats.count)} speaker(s) -> {out}")

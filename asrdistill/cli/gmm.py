@@ -50,61 +50,46 @@ def mono_cmd(config, feature_dir, prefix, lang_dir, split, exp_dir, num_jobs):
     click.echo(f"monophone system: {model.num_pdfs} pdfs, {model.gmm.total_gauss()} Gaussians -> {exp_dir}")
 
 
-@gmm.command("tri")
-@_feature_dir
-@_prefix
-@_lang
-@click.option("--split", default="train", help="Split to train on.")
-@click.option("--src-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/mono"),
-              help="Model whose alignments build the tree.")
-@click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/tri"), help="Output directory.")
-@_jobs
-@with_config(TriConfig)
-def tri_cmd(config, feature_dir, prefix, lang_dir, split, src_dir, exp_dir, num_jobs):
-    """Triphone training with decision-tree state tying, on the source system's features (deltas)."""
-    from ..gmm.trainer import train_tri
+def _tree_system_command(name: str, config_cls, trainer: str, src_default: str, exp_default: str, src_help: str,
+                         doc: str, label: str):
+    """``asrdistill gmm NAME``: a triphone system trained from a source system's alignments."""
 
-    cuts, cmvn = _inputs(feature_dir, prefix, split)
-    model = train_tri(cuts, cmvn, lang_dir, src_dir, exp_dir, config, num_jobs)
-    click.echo(f"triphone system: {model.num_pdfs} leaves, {model.gmm.total_gauss()} Gaussians -> {exp_dir}")
+    @gmm.command(name, help=doc)
+    @_feature_dir
+    @_prefix
+    @_lang
+    @click.option("--split", default="train", help="Split to train on.")
+    @click.option("--src-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path(src_default),
+                  help=src_help)
+    @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(exp_default),
+                  help="Output directory.")
+    @_jobs
+    @with_config(config_cls)
+    def command(config, feature_dir, prefix, lang_dir, split, src_dir, exp_dir, num_jobs):
+        from ..gmm import trainer as trainers
 
+        cuts, cmvn = _inputs(feature_dir, prefix, split)
+        try:
+            model = getattr(trainers, trainer)(cuts, cmvn, lang_dir, src_dir, exp_dir, config, num_jobs)
+        except ValueError as e:
+            raise click.ClickException(str(e))
+        click.echo(f"{label}: {model.num_pdfs} leaves, {model.gmm.total_gauss()} Gaussians -> {exp_dir}")
 
-@gmm.command("lda-mllt")
-@_feature_dir
-@_prefix
-@_lang
-@click.option("--split", default="train", help="Split to train on.")
-@click.option("--src-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri1"),
-              help="Model whose alignments give the LDA classes and build the tree.")
-@click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/tri2"), help="Output directory.")
-@_jobs
-@with_config(LdaMlltConfig)
-def lda_mllt_cmd(config, feature_dir, prefix, lang_dir, split, src_dir, exp_dir, num_jobs):
-    """LDA+MLLT triphone training (spliced cepstra, LDA, MLLT estimated during EM)."""
-    from ..gmm.trainer import train_lda_mllt
-
-    cuts, cmvn = _inputs(feature_dir, prefix, split)
-    model = train_lda_mllt(cuts, cmvn, lang_dir, src_dir, exp_dir, config, num_jobs)
-    click.echo(f"LDA+MLLT system: {model.num_pdfs} leaves, {model.gmm.total_gauss()} Gaussians -> {exp_dir}")
+    return command
 
 
-@gmm.command("sat")
-@_feature_dir
-@_prefix
-@_lang
-@click.option("--split", default="train", help="Split to train on.")
-@click.option("--src-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri2"),
-              help="Speaker-independent model (LDA+MLLT) whose front end and alignments SAT starts from.")
-@click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/tri3"), help="Output directory.")
-@_jobs
-@with_config(SatConfig)
-def sat_cmd(config, feature_dir, prefix, lang_dir, split, src_dir, exp_dir, num_jobs):
-    """Speaker adaptive training: per-speaker fMLLR, a new tree on adapted features, fMLLR re-estimated during EM."""
-    from ..gmm.trainer import train_sat
-
-    cuts, cmvn = _inputs(feature_dir, prefix, split)
-    model = train_sat(cuts, cmvn, lang_dir, src_dir, exp_dir, config, num_jobs)
-    click.echo(f"SAT system: {model.num_pdfs} leaves, {model.gmm.total_gauss()} Gaussians -> {exp_dir}")
+tri_cmd = _tree_system_command(
+    "tri", TriConfig, "train_tri", "exp/mono", "exp/tri1", "Model whose alignments build the tree.",
+    "Triphone training with decision-tree state tying, on the source system's features (deltas).", "triphone system")
+lda_mllt_cmd = _tree_system_command(
+    "lda-mllt", LdaMlltConfig, "train_lda_mllt", "exp/tri1", "exp/tri2",
+    "Model whose alignments give the LDA classes and build the tree.",
+    "LDA+MLLT triphone training (spliced cepstra, LDA, MLLT estimated during EM).", "LDA+MLLT system")
+sat_cmd = _tree_system_command(
+    "sat", SatConfig, "train_sat", "exp/tri2", "exp/tri3",
+    "Speaker-independent model (LDA+MLLT) whose front end and alignments SAT starts from.",
+    "Speaker adaptive training: per-speaker fMLLR, a new tree on adapted features, fMLLR re-estimated during EM.",
+    "SAT system")
 
 
 @gmm.command("align")

@@ -173,6 +173,10 @@ def _target_system(exp_dir: Path):
         return Path(os.readlink(tri)).name, None
     if tri.is_dir() and ((tri / "final.mdl").is_file() or _gmm_kind(tri)):
         return "tri", None
+    fa = _json(exp_dir / "ensemble" / "frame_accuracy.json") or {}
+    tree = (fa.get("phone_classes") or {}).get("tree_dir")  # the tree the ensemble's targets came from
+    if tree and (exp_dir / Path(tree).name).is_dir():
+        return Path(tree).name, None
     return None, None
 
 

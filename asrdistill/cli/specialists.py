@@ -51,9 +51,12 @@ def cluster_cmd(config, ali_dir, feature_dir, prefix, generalist_dir, generalist
               default=Path("exp/specialists/clusters.json"), help="Subsets from 'asrdistill specialists cluster'.")
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/specialists"),
               help="Output directory.")
-@with_config(SpecialistConfig)
+@with_config(SpecialistConfig, section="specialists")
 def train_cmd(config, ali_dir, feature_dir, prefix, generalist_dir, clusters, exp_dir):
-    """Train the specialists (all, or --member-offset/--num-members of them) together; resumable."""
+    """Train the specialists (all, or --member-offset/--num-members of them) together; resumable.
+
+    EXP_DIR/config.yaml can be given back to --config to train them again.
+    """
     from ..nnet.specialists import train_specialists
 
     res = train_specialists(generalist_dir, clusters, ali_dir, feature_dir, prefix, exp_dir, config)

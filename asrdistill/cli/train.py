@@ -1,12 +1,28 @@
-"""``asrdistill train``: frame-classifier ensembles."""
+"""``asrdistill train``: frame-classifier ensembles.
+
+``train ensemble`` (and ``distill student``) compose two configs: the training options
+(:class:`~asrdistill.nnet.trainer.TrainConfig`, YAML section ``train``; ``distill`` for
+:class:`~asrdistill.nnet.distillation.DistillConfig`) and the DNN architecture
+(:class:`DnnOptions`: ``preset``, ``hidden_layers``, ``hidden_dim``, ``dropout``, ``init``,
+``max_norm``, ``left_context``, ``right_context``; YAML section ``dnn``). A ``--config`` file
+gives either kind flat (``preset: tiny`` next to ``lr: 0.001``) or in its section, and the
+``config.yaml`` an experiment folder receives (sections ``dnn`` and ``train``/``distill``,
+plus command, version and git commit) is accepted back as it is, so
+``asrdistill train ensemble --config exp/ensemble/config.yaml --exp-dir exp/again ...``
+trains the same networks. Options on the command line override the file
+(:mod:`asrdistill.utils.config`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Optional, Tuple
 
 import click
 
-from ..nnet.trainer import TrainConfig
+from ..nnet.dnn import INIT_CHOICES, PRESETS
+from ..nnet.trainer import TrainConfig  # imports torch (the config class lives with the trainer)
 from ..utils.config import with_config
 
 _common = [
@@ -24,27 +40,42 @@ def common_options(f):
     return f
 
 
-def dnn_options(f):
-    from ..nnet.dnn import PRESETS
+@dataclass
+class DnnOptions:
+    """The DNN architecture options of ``train ensemble`` and ``distill student`` (YAML section ``dnn``).
 
-    f = click.option("--preset", type=click.Choice(sorted(PRESETS)), default="small", help="Named architecture.")(f)
-    f = click.option("--hidden-layers", type=int, default=None, help="Override the preset's hidden layers.")(f)
-    f = click.option("--hidden-dim", type=int, default=None, help="Override the preset's hidden width.")(f)
-    f = click.option("--dropout", type=float, default=None, help="Dropout after hidden layers (default: the preset's, 0).")(f)
-    f = click.option("--init", "init", type=click.Choice(["kaiming", "torch"]), default=None,
-                     help="Weight initialization (default kaiming: He init, activations keep their scale through deep stacks).")(f)
-    f = click.option("--max-norm", type=float, default=None, help="Max norm of incoming weights per unit.")(f)
-    f = click.option("--left-context", type=int, default=20, help="Frames of left context.")(f)
-    f = click.option("--right-context", type=int, default=5, help="Frames of right context.")(f)
-    return f
+    In a ``--config`` file they go flat (``preset: tiny``, ``hidden_dim: 32``) or in a
+    ``dnn:`` section; the ``dnn`` section of a saved ``config.yaml`` (the resolved
+    :class:`~asrdistill.nnet.dnn.DnnConfig`) is read as it is: its ``feature_dim`` and
+    ``num_outputs`` are ignored (:attr:`RECORDED_KEYS`), since training takes them from the
+    data again. Command-line options override the file; ``None``: the preset's value.
+    """
+
+    RECORDED_KEYS: ClassVar[Tuple[str, ...]] = ("feature_dim", "num_outputs")
+
+    preset: str = field(default="small", metadata={"help": "Named architecture.", "choices": sorted(PRESETS)})
+    hidden_layers: Optional[int] = field(default=None, metadata={"help": "Override the preset's hidden layers.", "min": 0})
+    hidden_dim: Optional[int] = field(default=None, metadata={"help": "Override the preset's hidden width.", "min": 1})
+    dropout: Optional[float] = field(
+        default=None, metadata={"help": "Dropout after hidden layers (default: the preset's, 0).", "min": 0,
+                                "max_exclusive": 1})
+    init: Optional[str] = field(
+        default=None,
+        metadata={"help": "Weight initialization (default kaiming: He init, activations keep their scale through deep "
+                  "stacks).", "choices": list(INIT_CHOICES)})
+    max_norm: Optional[float] = field(default=None, metadata={"help": "Max norm of incoming weights per unit.", "min": 0})
+    left_context: int = field(default=20, metadata={"help": "Frames of left context.", "min": 0})
+    right_context: int = field(default=5, metadata={"help": "Frames of right context.", "min": 0})
 
 
-def dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context, init=None):
+def dnn_from_options(options: DnnOptions):
+    """The :class:`~asrdistill.nnet.dnn.DnnConfig` of ``options`` (``num_outputs`` 0: from the alignments)."""
     from ..nnet.dnn import preset as make_preset
 
-    cfg = make_preset(preset, hidden_layers=hidden_layers, hidden_dim=hidden_dim, dropout=dropout, max_norm=max_norm,
-                      left_context=left_context, right_context=right_context, init=init)
-    if preset == "paper":
+    cfg = make_preset(options.preset, hidden_layers=options.hidden_layers, hidden_dim=options.hidden_dim,
+                      dropout=options.dropout, max_norm=options.max_norm, left_context=options.left_context,
+                      right_context=options.right_context, init=options.init)
+    if options.preset == "paper":
         cfg.num_outputs = 0  # the alignment model's pdfs, not the paper's 14,000
     return cfg
 
@@ -77,20 +108,18 @@ def train() -> None:
 @train.command("ensemble")
 @common_options
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/ensemble"), help="Output directory.")
-@dnn_options
 @evaluate_option
-@with_config(TrainConfig)
-def ensemble_cmd(config, ali_dir, feature_dir, prefix, exp_dir, preset, hidden_layers, hidden_dim, dropout, init, max_norm,
-                 left_context, right_context, evaluate_splits):
+@with_config(TrainConfig, section="train", dnn=DnnOptions)
+def ensemble_cmd(config, dnn, ali_dir, feature_dir, prefix, exp_dir, evaluate_splits):
     """Train N members together (resumes from EXP_DIR/checkpoint.pt); writes member*.pt and priors.
 
     Several processes can each train a slice of the members into one directory
     (--member-offset, --num-members); 'asrdistill train evaluate' combines them.
+    EXP_DIR/config.yaml can be given back to --config to train it again.
     """
     from ..nnet.ensemble_training import train_ensemble
 
-    dnn = dnn_from_options(preset, hidden_layers, hidden_dim, dropout, max_norm, left_context, right_context, init)
-    res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn, config)
+    res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config)
     click.echo(f"trained {config.num_members} member(s) for {res['steps']} steps; best dev frame accuracy "
                + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
     evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)

@@ -12,8 +12,10 @@ spoken digit each). :func:`prepare_fsdd` writes, for each split,
 and ``prepare_config.yaml`` with the options (speaker split, seed) that produced them.
 Splits are speaker-independent: each speaker belongs to exactly one split.
 
-With ``speed_perturb`` (e.g. ``0.9,1.0,1.1``), the train cuts file also holds, after the
-original cuts, a speed-perturbed copy of every train cut for each factor other than 1.0
+With ``speed_perturb`` (e.g. ``0.9,1.0,1.1``), a split ``train_sp`` is written beside
+``train`` (Kaldi's ``data/train_sp``: the GMMs train on ``train``, the DNNs on the
+alignments of ``train_sp``). It holds the original train cuts and, after them, a
+speed-perturbed copy of every train cut for each factor other than 1.0
 (lhotse ``perturb_speed``: resampled on loading, durations and word times scaled by
 1/factor). As in Kaldi, the copy's ids are prefixed ``sp{factor}-`` (cut, track cuts,
 recordings, supervisions) and so is its speaker (``sp0.9-george``), so per-speaker CMVN
@@ -70,8 +72,8 @@ class FsddConfig(ConnectedDigitsConfig):
     speed_perturb: Tuple[float, ...] = field(
         default=(),
         metadata={
-            "help": "Speed-perturbation factors of the train split, e.g. 0.9,1.0,1.1: a copy of every train cut "
-            "per factor other than 1.0, ids and speakers prefixed sp{factor}- (originals always kept; "
+            "help": "Speed-perturbation factors, e.g. 0.9,1.0,1.1: a split train_sp with the train cuts and a copy of "
+            "every train cut per factor other than 1.0, ids and speakers prefixed sp{factor}- (originals always kept; "
             "dev/test never perturbed). Empty = off. 0.9,1.0,1.1 triples the training data and so "
             "GMM/DNN training time."
         },
@@ -156,7 +158,7 @@ def parse_take_name(path: Path) -> Tuple[str, str, int]:
     """``7_jackson_32.wav`` -> (``SEVEN``, ``jackson``, 32); AudioError if it has no label."""
     m = _NAME.match(path.stem)
     if m is None:
-        raise AudioError(path, "no label: file name is not {digit}_{speaker}_{take}.wav")
+        raise AudioError(path, "no label: file name is not {digit}_{speaker}_{take}.wav", "no_label")
     return DIGIT_WORDS[int(m["digit"])], m["speaker"], int(m["take"])
 
 
@@ -207,7 +209,7 @@ def prepare_fsdd(corpus_dir, output_dir, config: FsddConfig = FsddConfig()) -> D
                 custom={"split": split},
             )
         )
-    bad.report()
+    bad.report()  # every bad file in one error (or, with skip_bad, a summary per reason)
     if unused:
         log.info("speakers in %s not assigned to any split (ignored): %s", rec_dir, sorted(unused))
     missing = sorted(set(split_of) - {s.speaker for sups in supervisions.values() for s in sups})
@@ -236,13 +238,17 @@ def prepare_fsdd(corpus_dir, output_dir, config: FsddConfig = FsddConfig()) -> D
             by_speaker[c.supervisions[0].speaker].append(c)
         connected = build_connected_digits(by_speaker, config, config.seed, config.sampling_rate)
         split_cuts = (takes if config.include_isolated else []) + connected
-        if split == "train" and config.speed_perturb:
-            split_cuts = speed_perturbed(split_cuts, config.speed_perturb)
         cuts = CutSet.from_cuts(split_cuts)
         for name, manifest in (("recordings", recs), ("supervisions", sups), ("cuts", cuts)):
             with atomic_path(output_dir / f"fsdd_{name}_{split}.jsonl.gz") as tmp:
                 manifest.to_file(tmp)
         result[split] = cuts
+        if split == "train" and config.speed_perturb:  # Kaldi's data/train_sp, beside data/train
+            sp = CutSet.from_cuts(speed_perturbed(split_cuts, config.speed_perturb))
+            for name, manifest in (("recordings", recs), ("supervisions", sups), ("cuts", sp)):
+                with atomic_path(output_dir / f"fsdd_{name}_train_sp.jsonl.gz") as tmp:
+                    manifest.to_file(tmp)
+            result["train_sp"] = sp
     save_config(config, output_dir / "prepare_config.yaml")
     return result
 

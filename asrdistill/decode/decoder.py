@@ -24,10 +24,10 @@ import numpy as np
 class DecoderConfig:
     decoder: str = field(default="lattice-faster",
                          metadata={"help": "Graph search.", "choices": ["lattice-faster", "faster", "k2"]})
-    beam: float = field(default=13.0, metadata={"help": "Search beam."})
-    max_active: int = field(default=7000, metadata={"help": "Most active states per frame."})
-    min_active: int = field(default=200, metadata={"help": "Fewest active states per frame."})
-    lattice_beam: float = field(default=6.0, metadata={"help": "Lattice beam (lattice-faster)."})
+    beam: float = field(default=13.0, metadata={"help": "Search beam.", "min_exclusive": 0})
+    max_active: int = field(default=7000, metadata={"help": "Most active states per frame.", "min": 2})
+    min_active: int = field(default=200, metadata={"help": "Fewest active states per frame.", "min": 0, "max": "max_active"})
+    lattice_beam: float = field(default=6.0, metadata={"help": "Lattice beam (lattice-faster).", "min_exclusive": 0})
 
 
 class DecodeResult(NamedTuple):

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class DecodeConfig(DecoderConfig):
     acoustic_scales: Tuple[float, ...] = field(
-        default=(0.03, 0.04, 0.05, 0.067, 0.083, 0.1, 0.125), metadata={"help": "Acoustic scales to decode with (tuned on dev)."}
+        default=(0.03, 0.04, 0.05, 0.067, 0.083, 0.1, 0.125),
+        metadata={"help": "Acoustic scales to decode with (tuned on dev).", "min_exclusive": 0},
     )
 
 

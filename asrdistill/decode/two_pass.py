@@ -13,22 +13,23 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 
-from ..gmm.align import FmllrOptions
+from ..gmm.fmllr import FmllrOptions
 
 log = logging.getLogger(__name__)
 
 
 def fmllr_from_best_paths(model_dir, cuts_path, cmvn_path, best_paths: Dict[str, np.ndarray], out_path,
-                          options: FmllrOptions = FmllrOptions()):
+                          options: Optional[FmllrOptions] = None):
     """Per-speaker fMLLR of a SAT system from first-pass best paths; saved to ``out_path``.
 
     ``best_paths``: cut id -> transition ids (a cut whose path does not cover all its
-    frames is left out and counted in the log). Returns the
+    frames is left out and counted in the log). ``options``: default, those the system was
+    trained with. Returns the
     :class:`~asrdistill.gmm.fmllr.SpeakerTransforms`.
     """
     from lhotse import CutSet
@@ -44,6 +45,7 @@ def fmllr_from_best_paths(model_dir, cuts_path, cmvn_path, best_paths: Dict[str,
     model = GmmModel.load(model_dir)
     if not model.is_sat:
         raise ValueError(f"{model_dir} is not a SAT system")
+    options = options or model.fmllr_opts
     lang = LangDir(model.lang_dir)
     tables = TransitionTables.from_model(model.tm, lang.topology())
     silence = np.isin(tables.phone, lang.silence_phones)

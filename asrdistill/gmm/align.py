@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from ..utils.atomic import atomic_path, atomic_write_text
+from .fmllr import FmllrOptions
 from .model import GmmModel
 from .shards import AlignOptions, AlignReport, ShardPool, make_shards
 
@@ -49,22 +50,14 @@ class SplitAlignment:
                          num_pdfs=np.int64(self.num_pdfs))
 
 
-@dataclass
-class FmllrOptions:
-    """How a SAT system estimates per-speaker fMLLR when aligning or decoding."""
-
-    silence_weight: float = 0.0
-    update_iters: int = 40
-    min_count: float = 500.0
-
-
 def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: str, opts: AlignOptions = AlignOptions(),
-                num_jobs: int = 2, sat_options: FmllrOptions = FmllrOptions()) -> str:
+                num_jobs: int = 2, sat_options: Optional[FmllrOptions] = None) -> str:
     """Align every cut of ``cuts_path`` with the model in ``model_dir``; returns the report text.
 
     A SAT system aligns in two passes (Kaldi's ``align_fmllr.sh``): its speaker-independent
     model first, then per-speaker fMLLR from that alignment (``trans_{split}.npz``), then
-    the adapted model on the adapted features."""
+    the adapted model on the adapted features. ``sat_options``: how fMLLR is estimated (default:
+    the options the SAT system was trained with)."""
     from lhotse import CutSet
 
     from .transitions import TransitionTables
@@ -80,12 +73,9 @@ def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: st
             pool.call("set_front_end", model.feature_config, model.transform)
         pool.call("set_model", model.ctx_bytes, model.tm)
         if model.is_sat:  # two passes: speaker-independent alignment, fMLLR from it, adapted alignment
-            from .trainer import estimate_speaker_transforms
+            from .trainer import two_pass_fmllr
 
-            pool.call("align", model.ali_gmm.state_dict(), opts)
-            trans, impr, frames = estimate_speaker_transforms(pool, model.gmm, sat_options.silence_weight,
-                                                              sat_options.update_iters, sat_options.min_count)
-            pool.call("set_fmllr", dict(trans.items()))
+            trans, impr, frames = two_pass_fmllr(pool, model, opts, sat_options or model.fmllr_opts)
             trans.save(out_dir / f"trans_{split}.npz")
             fmllr_line = (f"fMLLR (two-pass): {len(trans)} speakers, auxf +{impr:.4f} per frame over {frames:.0f} frames; "
                           f"transforms in trans_{split}.npz")

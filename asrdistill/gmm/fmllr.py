@@ -72,6 +72,20 @@ DEFAULT_MIN_COUNT = 500.0
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 
+@dataclass
+class FmllrOptions:
+    """How a SAT system estimates per-speaker fMLLR (training, alignment, decoding).
+
+    ``silence_weight``: weight of silence frames in the statistics (Kaldi: 0);
+    ``update_iters``: row-update sweeps; ``min_count``: speakers with fewer (weighted)
+    frames keep the identity.
+    """
+
+    silence_weight: float = 0.0
+    update_iters: int = 40
+    min_count: float = DEFAULT_MIN_COUNT
+
+
 def _np64(x: ArrayLike) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().double().numpy()

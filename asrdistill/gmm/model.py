@@ -24,6 +24,7 @@ from ..utils.atomic import atomic_path
 from ..utils.config import config_from_dict, config_to_dict
 from .diag_gmm import DiagGmmSet
 from .features import GmmFeatureConfig, GmmFrontEnd
+from .fmllr import FmllrOptions
 from .tree import context_dependency_from_bytes
 
 
@@ -36,6 +37,7 @@ class GmmModel:
     lang_dir: str
     transform: Optional[np.ndarray] = None  # LDA+MLLT: (D, D_in + 1) on the spliced cepstra
     ali_gmm: Optional[DiagGmmSet] = None  # SAT: the speaker-independent alignment model
+    fmllr_options: Optional[FmllrOptions] = None  # SAT: how its fMLLR transforms are estimated
 
     @property
     def front_end(self) -> GmmFrontEnd:
@@ -68,6 +70,7 @@ class GmmModel:
             "lang_dir": self.lang_dir,
             "transform": None if self.transform is None else np.asarray(self.transform, dtype=np.float64),
             "ali_gmm": None if self.ali_gmm is None else self.ali_gmm.state_dict(),
+            "fmllr_options": None if self.fmllr_options is None else config_to_dict(self.fmllr_options),
         }
         with atomic_path(exp_dir / "final.mdl") as tmp:
             torch.save(state, tmp)
@@ -91,6 +94,7 @@ class GmmModel:
             lang_dir=state["lang_dir"],
             transform=state.get("transform"),
             ali_gmm=DiagGmmSet.from_state_dict(state["ali_gmm"]) if state.get("ali_gmm") is not None else None,
+            fmllr_options=config_from_dict(FmllrOptions, state["fmllr_options"]) if state.get("fmllr_options") else None,
         )
 
     def si_model(self) -> "GmmModel":
@@ -98,3 +102,8 @@ class GmmModel:
         if self.ali_gmm is None:
             return self
         return GmmModel(self.ctx_bytes, self.tm, self.ali_gmm, self.feature_config, self.lang_dir, self.transform)
+
+    @property
+    def fmllr_opts(self) -> FmllrOptions:
+        """How this SAT system estimates fMLLR (its training options; the defaults for older models)."""
+        return self.fmllr_options or FmllrOptions()

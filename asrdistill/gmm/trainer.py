@@ -40,6 +40,7 @@ from ..utils.atomic import atomic_write_text
 from ..utils.config import save_config
 from .diag_gmm import DiagGmmSet, GmmStats
 from .features import GmmFeatureConfig
+from .fmllr import FmllrOptions
 from .model import GmmModel
 from .shards import AlignOptions, AlignReport, ShardPool, make_shards
 from .tree import (ContextStats, DecisionTree, TreeConfig, context_dependency_from_bytes, context_dependency_to_bytes,
@@ -96,6 +97,14 @@ class SatConfig(TriConfig):
     silence_weight: float = field(default=0.0, metadata={"help": "Weight of silence frames in the fMLLR statistics."})
     fmllr_update_iters: int = field(default=40, metadata={"help": "Row-update sweeps of one fMLLR estimation."})
     fmllr_min_count: float = field(default=500.0, metadata={"help": "Speakers with fewer frames keep the identity transform."})
+
+
+def _add_all(parts):
+    """The sum of statistics objects with an in-place ``add_`` (one per shard)."""
+    total = parts[0]
+    for p in parts[1:]:
+        total.add_(p)
+    return total
 
 
 def _sum_stats(results) -> Tuple[GmmStats, np.ndarray]:
@@ -202,15 +211,33 @@ def train_mono(cuts_path, cmvn_path, lang_dir, exp_dir, config: MonoConfig = Mon
     return model
 
 
-def _align_with_source(pool: ShardPool, src: GmmModel, src_dir, config: AlignOptions, write) -> None:
-    """Load the source system into the shards (front end, graphs) and align with it."""
-    if src.is_sat:
+def _align_with_source(pool: ShardPool, src: GmmModel, src_dir, config: AlignOptions, write,
+                       allow_sat: bool = False) -> None:
+    """Load the source system into the shards (front end, graphs) and align with it (a SAT source,
+    where allowed: two passes, leaving its fMLLR transforms on the shards' features)."""
+    if src.is_sat and not allow_sat:
         raise ValueError(f"{src_dir} is a SAT system; train from a speaker-independent system (deltas or LDA+MLLT)")
     if src.transform is not None:
         pool.call("set_front_end", src.feature_config, src.transform)
     pool.call("set_model", src.ctx_bytes, src.tm)
+    if src.is_sat:
+        trans, impr, _ = two_pass_fmllr(pool, src, config, src.fmllr_opts)
+        write(f"{src_dir} is a SAT system: speaker-independent alignment, fMLLR for {len(trans)} speakers "
+              f"(auxf +{impr:.4f} per frame), then:")
     rep = _report(pool.call("align", src.gmm.state_dict(), config))
     write(f"aligned with {src_dir}: {rep.aligned} utterances, {len(rep.failed)} failed {rep.failed[:10]}")
+
+
+def two_pass_fmllr(pool: ShardPool, model: GmmModel, opts: AlignOptions, fmllr: FmllrOptions):
+    """First pass of a SAT system (Kaldi's ``align_fmllr.sh``): align with its speaker-independent model,
+    estimate every speaker's fMLLR with the SAT model and put it on the shards' features.
+    Returns ``(SpeakerTransforms, auxf improvement per frame, frames)``; the caller aligns again."""
+    pool.call("set_fmllr", None)
+    pool.call("align", model.ali_gmm.state_dict(), opts)
+    trans, impr, frames = estimate_speaker_transforms(pool, model.gmm, fmllr.silence_weight, fmllr.update_iters,
+                                                      fmllr.min_count)
+    pool.call("set_fmllr", dict(trans.items()))
+    return trans, impr, frames
 
 
 def _phone_ids(lang, names: Sequence[str]) -> List[int]:
@@ -230,7 +257,7 @@ def _build_tree(pool: ShardPool, lang, topo, config: TriConfig, write):
     groups = [g for g in (_phone_ids(lang, g.split(",")) for g in config.shared_roots) if g]
     grouped = {p for g in groups for p in g}
     groups += [list(r) for r in lang.tree_roots() if len(r) > 1 and not set(r) & grouped]
-    ci = _phone_ids(lang, config.ci_phones)
+    ci = sorted(set(_phone_ids(lang, config.ci_phones)) | set(lang.context_independent_phones))
     num_classes = {p: topo.num_pdf_classes(p) for p in lang.phones}
     extra = [list(q) for q in lang.extra_questions()]
     extra += read_questions(config.questions_file, lang.phone_id) if config.questions_file else []
@@ -288,10 +315,7 @@ def train_lda_mllt(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: Lda
     feature_config = replace(src.feature_config, splice_context=config.splice_context)
     with ShardPool(make_shards(cuts_path, ids, num_jobs, cmvn_path, lang_dir, src.feature_config)) as pool:
         _align_with_source(pool, src, src_dir, config, write)
-        parts = pool.call("lda_stats", feature_config, src.num_pdfs, config.silence_weight)
-        lda_stats = parts[0]
-        for p in parts[1:]:
-            lda_stats.add_(p)
+        lda_stats = _add_all(pool.call("lda_stats", feature_config, src.num_pdfs, config.silence_weight))
         transform = estimate_lda(lda_stats, config.lda_dim)
         write(f"LDA: {lda_stats.dim} -> {config.lda_dim} dims from {src.num_pdfs} classes, "
               f"{float(lda_stats.count.sum()):.0f} frames (silence weight {config.silence_weight:g})")
@@ -302,10 +326,7 @@ def train_lda_mllt(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: Lda
         def mllt(it, gmm):
             if it not in config.mllt_iters:
                 return gmm, None
-            parts = pool.call("mllt_stats", gmm.state_dict(), config.silence_weight, config.mllt_rand_prune, it)
-            st = parts[0]
-            for p in parts[1:]:
-                st.add_(p)
+            st = _add_all(pool.call("mllt_stats", gmm.state_dict(), config.silence_weight, config.mllt_rand_prune, it))
             a, impr = estimate_mllt(st)
             current["transform"] = compose_affine(a, current["transform"])
             pool.call("set_front_end", feature_config, current["transform"])
@@ -346,11 +367,12 @@ def estimate_speaker_transforms(pool: ShardPool, gmm: DiagGmmSet, silence_weight
 
 def train_sat(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: SatConfig = SatConfig(), num_jobs: int = 2,
               cut_ids: Optional[Sequence[str]] = None) -> GmmModel:
-    """Speaker adaptive training on ``src_dir``'s front end and alignments (Kaldi's ``train_sat.sh``)."""
+    """Speaker adaptive training on ``src_dir``'s front end and alignments (Kaldi's ``train_sat.sh``;
+    a SAT source aligns in two passes, as Kaldi's ``align_fmllr.sh`` before tri4b)."""
     exp_dir, write, ids, lang, topo, src = _start(exp_dir, config, cuts_path, cut_ids, lang_dir, src_dir)
     t0 = time.time()
     with ShardPool(make_shards(cuts_path, ids, num_jobs, cmvn_path, lang_dir, src.feature_config)) as pool:
-        _align_with_source(pool, src, src_dir, config, write)
+        _align_with_source(pool, src, src_dir, config, write, allow_sat=True)
         trans, impr, frames = estimate_speaker_transforms(pool, src.gmm, config.silence_weight, config.fmllr_update_iters,
                                                           config.fmllr_min_count)
         write(f"fMLLR from {src_dir}: {len(trans)} speakers, auxf +{impr:.4f} per frame over {frames:.0f} frames")
@@ -370,15 +392,14 @@ def train_sat(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: SatConfi
 
         tm, gmm = _em(pool, tm, gmm, config, var_floor, 0, gmm.num_pdfs, write, hook=fmllr)
         # the speaker-independent alignment model: unadapted features, adapted posteriors, same Gaussians
-        ali_stats = pool.call("accumulate_two_feats", gmm.state_dict())
-        total = ali_stats[0]
-        for p in ali_stats[1:]:
-            total.add_(p)
+        total = _add_all(pool.call("accumulate_two_feats", gmm.state_dict()))
         ali_gmm = DiagGmmSet.from_state_dict(gmm.state_dict())
         si_floor = _si_var_floor(pool, config.var_floor)
         ali_gmm.update(total, config.min_gaussian_occupancy, 0.0, si_floor)
         write(f"alignment model: log-like/frame {total.log_like / max(total.frames, 1):.4f} (adapted posteriors)")
-    model = GmmModel(ctx_bytes, tm, gmm, src.feature_config, str(Path(lang_dir).resolve()), src.transform, ali_gmm)
+    fmllr_options = FmllrOptions(config.silence_weight, config.fmllr_update_iters, config.fmllr_min_count)
+    model = GmmModel(ctx_bytes, tm, gmm, src.feature_config, str(Path(lang_dir).resolve()), src.transform, ali_gmm,
+                     fmllr_options)
     model.save(exp_dir)
     current["trans"].save(exp_dir / "trans_train.npz")
     write(f"done in {time.time() - t0:.1f} s")

@@ -228,7 +228,9 @@ class TreeConfig:
     min_leaf_count: float = field(default=50.0, metadata={"help": "Fewest frames on each side of a split (Kaldi's --min-count)."})
     min_gain: float = field(default=0.0, metadata={"help": "Smallest log-likelihood gain worth a split."})
     shared_roots: Tuple[str, ...] = field(
-        default=("SIL,SPN",), metadata={"help": "Groups of phones sharing one root, e.g. 'SIL,SPN' (each group comma-separated inside)."}
+        default=("SIL,SPN",),
+        metadata={"help": "Groups of phones sharing one root, each comma-separated inside (e.g. 'SIL,SPN;AA,AE')",
+                  "separator": ";"}
     )
     split_var_floor: float = field(default=1e-3, metadata={"help": "Absolute variance floor in the split likelihoods."})
     questions_file: str = field(
@@ -240,8 +242,9 @@ class TreeConfig:
     )
     ci_phones: Tuple[str, ...] = field(
         default=("SIL", "SPN"),
-        metadata={"help": "Context-independent phones (Kaldi's --ci-phones): their roots get no left/right-context "
-                          "questions, so they keep one leaf per HMM state (silence and noise)."},
+        metadata={"help": "Context-independent phones (Kaldi's --ci-phones), besides the lang's own "
+                          "(phones/context_indep: silence and noise): their roots get no left/right-context "
+                          "questions, so they keep one leaf per HMM state."},
     )
     cluster_thresh: float = field(
         default=-1.0,

@@ -82,7 +82,7 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    train = load_split(ali_dir, feature_dir, prefix, "train")
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split)
     dev = load_split(ali_dir, feature_dir, prefix, "dev")
     teacher_model = load_members(teacher_dir)
     student = DnnConfig(**{**asdict(student), "num_outputs": teacher_model.config.num_outputs,
@@ -98,7 +98,7 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
         if config.transfer_fraction < 1:
             store = store.subset_frames(config.transfer_fraction, config.transfer_seed)
     else:
-        store = transfer_store(train, config, words_of(ali_dir, prefix, "train") if config.omit_words else {})
+        store = transfer_store(train, config, words_of(ali_dir, prefix, config.train_split) if config.omit_words else {})
     n = config.num_members
     temps = list(config.temperatures) * (n if len(config.temperatures) == 1 else 1)
     if len(temps) != n:
@@ -109,7 +109,7 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
             "train_frames": train.num_frames}
     if config.teacher == "cached":
         # built once per teacher, combination, k and transfer set; shared by every student of that teacher
-        source_name = "train" if not config.transfer_cuts else Path(config.transfer_cuts).name.split(".")[0]
+        source_name = config.train_split if not config.transfer_cuts else Path(config.transfer_cuts).name.split(".")[0]
         cache_path = Path(teacher_dir) / f"teacher_cache_{config.combine}_top{config.top_k}_{source_name}.pt"
         t0 = time.time()
         if cache_path.exists():
@@ -157,20 +157,30 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
     return {**result, **info}
 
 
+def _trained_on(exp_dir) -> str:
+    """The split a distillation directory's students were trained on (its config.yaml; default train)."""
+    import yaml
+
+    path = Path(exp_dir) / "config.yaml"
+    data = yaml.safe_load(path.read_text()) if path.exists() else {}
+    return ((data or {}).get("distill") or {}).get("train_split", "train")
+
+
 @torch.no_grad()
 def tune_bias(exp_dir, ali_dir, feature_dir, prefix: str, word: str, share: float = 0.9,
               grid: Sequence[float] = tuple(x / 2 for x in range(0, 21))) -> Dict:
     """The omitted-class experiment's bias correction (the paper's MNIST "3" experiment).
 
-    The classes of ``word`` are the pdfs whose training frames come at least ``share``
-    from utterances containing it. A bias ``delta`` is added to their logits; the value
+    The classes of ``word`` are the pdfs whose training frames (of the split the students
+    trained on) come at least ``share`` from utterances containing it. A bias ``delta`` is added to their logits; the value
     maximizing dev frame accuracy is applied to test. Reports accuracy on the frames of
     those classes and overall, before and after, per student member.
     """
     from ..utils.config import command_line
 
-    words = words_of(ali_dir, prefix, "train")
-    train = load_split(ali_dir, feature_dir, prefix, "train")
+    split = _trained_on(exp_dir)
+    words = words_of(ali_dir, prefix, split)
+    train = load_split(ali_dir, feature_dir, prefix, split)
     has_word = torch.tensor([word in words[u] for u in train.ids])
     utt = train.frame_utterances()
     c = train.num_classes

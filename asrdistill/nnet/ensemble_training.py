@@ -30,19 +30,20 @@ def load_split(ali_dir, feature_dir, prefix: str, split: str) -> FrameStore:
 
 
 def save_experiment_config(exp_dir: Path, **configs) -> None:
-    import yaml
+    """``exp_dir/config.yaml``: one section per config (``dnn``, ``train``...) plus command, version and git commit.
 
-    from ..utils.config import command_line, config_to_dict
+    The file is accepted back by the ``--config`` of the command that wrote it
+    (:func:`asrdistill.utils.config.save_sections`).
+    """
+    from ..utils.config import save_sections
 
-    data = {name: config_to_dict(c) for name, c in configs.items()}
-    data["command"] = command_line()
-    atomic_write_text(exp_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+    save_sections(Path(exp_dir) / "config.yaml", **configs)
 
 
 def train_ensemble(ali_dir, feature_dir, prefix: str, exp_dir, dnn: DnnConfig, config: TrainConfig) -> Dict:
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    train = load_split(ali_dir, feature_dir, prefix, "train")
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split)
     dev = load_split(ali_dir, feature_dir, prefix, "dev")
     if dnn.num_outputs <= 0:
         dnn = DnnConfig(**{**asdict(dnn), "num_outputs": train.num_classes})

@@ -254,7 +254,7 @@ def train_specialists(generalist_dir, clusters_path, ali_dir, feature_dir, prefi
     config = SpecialistConfig(**{**asdict(config), "num_members": count})
     rows = slice(config.member_offset, config.member_offset + count)
     generalist = load_members(generalist_dir).member(config.generalist_member)
-    train = load_split(ali_dir, feature_dir, prefix, "train")
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split)
     dev = load_split(ali_dir, feature_dir, prefix, "dev")
     if train.num_classes != clusters.num_classes or generalist.config.num_outputs != clusters.num_classes:
         raise ValueError(f"{clusters_path}: {clusters.num_classes} classes, but the alignments have {train.num_classes} "

@@ -57,24 +57,27 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    num_members: int = field(default=4, metadata={"help": "Ensemble members trained together."})
-    member_offset: int = field(default=0, metadata={"help": "Index of the first member (separate processes per member)."})
+    train_split: str = field(
+        default="train", metadata={"help": "Split of the alignment directory to train on (e.g. train_sp: speed-perturbed)."})
+    num_members: int = field(default=4, metadata={"help": "Ensemble members trained together.", "min": 1})
+    member_offset: int = field(
+        default=0, metadata={"help": "Index of the first member (separate processes per member).", "min": 0})
     seed: int = field(default=0, metadata={"help": "Base seed: member i is initialized with seed + i."})
-    batch_size: int = field(default=256, metadata={"help": "Frames per member per step."})
-    max_epochs: int = field(default=10, metadata={"help": "Passes over the training frames."})
-    max_steps: int = field(default=0, metadata={"help": "Stop after this many steps (0: max_epochs)."})
-    lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
+    batch_size: int = field(default=256, metadata={"help": "Frames per member per step.", "min": 1})
+    max_epochs: int = field(default=10, metadata={"help": "Passes over the training frames.", "min": 1})
+    max_steps: int = field(default=0, metadata={"help": "Stop after this many steps (0: max_epochs).", "min": 0})
+    lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW).", "min_exclusive": 0})
     weight_decay: float = field(
         default=0.0,
         metadata={"help": "AdamW (decoupled) weight decay: each step multiplies every parameter, biases included, "
-                  "by 1 - lr * weight_decay. Default 0: off."},
+                  "by 1 - lr * weight_decay. Default 0: off.", "min": 0},
     )
-    warmup_steps: int = field(default=200, metadata={"help": "Linear warmup steps."})
-    final_lr_fraction: float = field(default=0.05, metadata={"help": "Cosine decay ends at this fraction of lr."})
-    grad_clip: float = field(default=5.0, metadata={"help": "Max gradient norm per member."})
-    eval_every: int = field(default=0, metadata={"help": "Evaluate on dev every N steps (0: every epoch)."})
-    patience: int = field(default=3, metadata={"help": "Stop when no member improved for this many evaluations."})
-    checkpoint_every: int = field(default=500, metadata={"help": "Write checkpoint.pt every N steps."})
+    warmup_steps: int = field(default=200, metadata={"help": "Linear warmup steps.", "min": 0})
+    final_lr_fraction: float = field(default=0.05, metadata={"help": "Cosine decay ends at this fraction of lr.", "min": 0})
+    grad_clip: float = field(default=5.0, metadata={"help": "Max gradient norm per member.", "min_exclusive": 0})
+    eval_every: int = field(default=0, metadata={"help": "Evaluate on dev every N steps (0: every epoch).", "min": 0})
+    patience: int = field(default=3, metadata={"help": "Stop when no member improved for this many evaluations.", "min": 1})
+    checkpoint_every: int = field(default=500, metadata={"help": "Write checkpoint.pt every N steps.", "min": 1})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N or auto."})
     bf16: bool = field(default=True, metadata={"help": "bf16 autocast on CUDA (ignored on CPU)."})
     store_on_device: bool = field(default=True, metadata={"help": "Keep the frame store on the GPU (else pinned host memory)."})

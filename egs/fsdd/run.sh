@@ -31,12 +31,12 @@ fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: 40-dim log-mel filterbank features"
   $root/recipes/compute_fbank.sh --manifest-dir data/manifests --output-dir data/fbank \
-    --prefix fsdd --nj $nj --config conf/fbank.yaml
+    --prefix fsdd --nj $nj --config conf/fbank.yaml --splits train,train_sp,dev,test
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: per-speaker CMVN statistics"
-  $root/recipes/compute_cmvn.sh --feature-dir data/fbank --prefix fsdd
+  $root/recipes/compute_cmvn.sh --feature-dir data/fbank --prefix fsdd --splits train,train_sp,dev,test
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
@@ -85,9 +85,10 @@ fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   log "Stage 10: the triphone system with the lowest dev WER gives the DNN targets (exp/tri -> it); forced"
-  log "alignment of train/dev/test with it (two-pass fMLLR for SAT): one tied-state target per frame"
+  log "alignment of train, train_sp (speed-perturbed: the networks' training data), dev, test with it (two-pass"
+  log "fMLLR for SAT): one tied-state target per frame"
   $root/recipes/select_gmm.sh --systems exp/tri1,exp/tri2,exp/tri3 --link exp/tri
-  $root/recipes/align.sh --model-dir exp/tri --splits train,dev,test --nj $nj
+  $root/recipes/align.sh --model-dir exp/tri --splits train,train_sp,dev,test --nj $nj
 fi
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then

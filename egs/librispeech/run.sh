@@ -75,7 +75,8 @@ fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: tri1, deltas triphone on the tri1 subset (aligned with mono)"
-  $root/recipes/train_gmm.sh --type tri $gmm --split train_tri1 --src-dir exp/mono --exp-dir exp/tri1 --config $conf/tri1.yaml
+  $root/recipes/train_gmm.sh --type tri $gmm --split train_tri1 --src-dir exp/mono --exp-dir exp/tri1 \
+    --config $conf/tri1.yaml
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
@@ -86,14 +87,15 @@ fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: tri3, speaker adaptive training (fMLLR) on the tri2 subset, on tri2's front end and alignments"
-  $root/recipes/train_gmm.sh --type sat $gmm --split train_tri2 --src-dir exp/tri2 --exp-dir exp/tri3 --config $conf/tri3.yaml
+  $root/recipes/train_gmm.sh --type sat $gmm --split train_tri2 --src-dir exp/tri2 --exp-dir exp/tri3 \
+    --config $conf/tri3.yaml
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  # Kaldi trains its last SAT system from the previous SAT system's fMLLR alignments; `asrdistill gmm sat` starts
-  # only from a speaker-independent system, so tri4 starts from tri2's front end and (all the data's) alignments.
-  log "Stage 8: tri4, SAT on all the training data (the tied states of the DNN targets), from tri2"
-  $root/recipes/train_gmm.sh --type sat $gmm --split train --src-dir exp/tri2 --exp-dir exp/tri4 --config $conf/tri4.yaml
+  # as Kaldi's tri4b from tri3b: tri3's two-pass fMLLR alignments of all the data start tri4
+  log "Stage 8: tri4, SAT on all the training data (the tied states of the DNN targets), from tri3"
+  $root/recipes/train_gmm.sh --type sat $gmm --split train --src-dir exp/tri3 --exp-dir exp/tri4 \
+    --config $conf/tri4.yaml
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then

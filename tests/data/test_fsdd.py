@@ -76,10 +76,12 @@ def perturbed(fsdd_subset, tmp_path_factory):
 def test_speed_perturbation_of_the_train_split(perturbed):
     out, cuts = perturbed
     assert load_config(FsddConfig, out / "prepare_config.yaml").speed_perturb == (0.9, 1.0, 1.1)
-    train = {c.id: c for c in CutSet.from_file(out / "fsdd_cuts_train.jsonl.gz")}
+    train = {c.id: c for c in CutSet.from_file(out / "fsdd_cuts_train_sp.jsonl.gz")}
     originals = [c for c in train.values() if not c.id.startswith("sp")]
     n = 3 * 60 + 3 * 2  # 60 takes of each train speaker in the subset, 2 connected utterances each
     assert len(originals) == n and len(train) == 3 * n
+    plain = CutSet.from_file(out / "fsdd_cuts_train.jsonl.gz")  # the GMMs' split stays unperturbed
+    assert sorted(plain.ids) == sorted(c.id for c in originals) and len(cuts["train_sp"]) == 3 * n
     for split in ("dev", "test"):
         assert len(cuts[split]) == 60 + 2 and not any(c.id.startswith("sp") for c in cuts[split])
     speakers = {cut_speaker(c) for c in train.values()}
@@ -105,7 +107,7 @@ def test_speed_perturbation_of_the_train_split(perturbed):
 
 def test_speed_perturbed_cuts_load_and_give_features(perturbed):
     out, _ = perturbed
-    train = CutSet.from_file(out / "fsdd_cuts_train.jsonl.gz").to_eager()
+    train = CutSet.from_file(out / "fsdd_cuts_train_sp.jsonl.gz").to_eager()
     fbank = Fbank(FbankConfig())
     picked = [c for c in train if c.id.startswith("sp0.9-")][::40] + [c for c in train if c.id.startswith("sp1.1-")][-3:]
     assert any(isinstance(c, MixedCut) for c in picked) and any(isinstance(c, MonoCut) for c in picked)

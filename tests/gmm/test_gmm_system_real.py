@@ -363,6 +363,16 @@ def test_lda_mllt_and_sat_training(adapted):
     # the adapted model fits the adapted training data better than the speaker-independent model fits its own
     sat_log = (root / "sat" / "log.txt").read_text()
     assert sat_log.count("fMLLR re-estimated for 3 speakers") == 2
+    assert loaded.fmllr_opts.min_count == 100.0  # alignment and decoding estimate fMLLR as training did
+    # a SAT system from a SAT system (Kaldi's tri4b from tri3b): the source aligns in two passes
+    train, cmvn = root / "f" / "fsdd_cuts_train.jsonl.gz", root / "f" / "fsdd_cmvn_train.json"
+    sat2 = train_sat(train, cmvn, root / "lang", root / "sat", root / "sat2",
+                     SatConfig(num_leaves=120, min_leaf_count=30, total_gauss=300, num_iters=3, max_iter_inc=2,
+                               realign_iters=(), fmllr_iters=(1,), fmllr_min_count=100.0), num_jobs=2)
+    assert sat2.is_sat and "is a SAT system: speaker-independent alignment, fMLLR for 3 speakers" in (
+        root / "sat2" / "log.txt").read_text()
+    with pytest.raises(ValueError, match="is a SAT system"):  # LDA+MLLT needs a speaker-independent source
+        train_lda_mllt(train, cmvn, root / "lang", root / "sat", root / "bad", LdaMlltConfig(num_iters=1))
 
 
 def test_sat_two_pass_alignment_and_decoding(adapted):
@@ -402,3 +412,37 @@ def test_sat_two_pass_alignment_and_decoding(adapted):
 
     with pytest.raises(ValueError, match="two passes"):
         GmmScorer(root / "sat", root / "f" / "fsdd_cmvn_test.json")
+
+
+def test_paper_preset_learns_real_tied_state_targets(ensemble):
+    """The 8 x 2560 paper network, He-initialized, lowers its loss on real FSDD frames and their aligned tied states."""
+    from asrdistill.features.context_window import gather_context_windows
+    from asrdistill.nnet.dnn import FrameDnn, preset
+    from asrdistill.nnet.ensemble_training import load_split
+
+    root, ali, _, _ = ensemble
+    train = load_split(ali, root / "f", "fsdd", "train")
+    cfg = preset("paper", num_outputs=train.num_classes)
+    assert (cfg.hidden_layers, cfg.hidden_dim, cfg.init) == (8, 2560, "kaiming")
+    torch.manual_seed(0)
+    net = FrameDnn(cfg)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    fixed = torch.randperm(train.num_frames)[:256]
+    x_fixed = gather_context_windows(train.feats, fixed, train.offsets, cfg.left_context, cfg.right_context)
+
+    def loss_on_fixed() -> float:
+        net.eval()
+        with torch.no_grad():
+            return float(torch.nn.functional.cross_entropy(net(x_fixed), train.targets[fixed]))
+
+    before = loss_on_fixed()
+    net.train()
+    for step in range(15):
+        idx = fixed[torch.randint(0, len(fixed), (64,))]
+        x = gather_context_windows(train.feats, idx, train.offsets, cfg.left_context, cfg.right_context)
+        loss = torch.nn.functional.cross_entropy(net(x), train.targets[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = loss_on_fixed()
+    assert after < before - 0.5, (before, after)
