@@ -1,9 +1,13 @@
 # Logging and stage helpers, sourced by every recipe and stage script.
 
 log() {
-  # log MESSAGE...: timestamped message on stderr, prefixed with the calling script.
+  # log MESSAGE...: timestamped message on stderr, prefixed with the calling script. With $stage_times set
+  # (a file), a message "Stage N: ..." also appends "N<TAB>unix time" to it (the report's recipe wall time).
   local fname=${BASH_SOURCE[1]##*/}
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*" >&2
+  if [ -n "${stage_times:-}" ] && [[ "$*" =~ ^Stage\ ([0-9]+): ]]; then
+    mkdir -p "$(dirname "$stage_times")" && printf '%s\t%s\n' "${BASH_REMATCH[1]}" "$(date +%s)" >> "$stage_times"
+  fi
 }
 
 require_asrdistill() {

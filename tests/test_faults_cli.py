@@ -64,11 +64,11 @@ def captured(monkeypatch):
 
     calls = {}
 
-    def train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn, config):
+    def train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn, config, overwrite=False):
         calls["train"] = (dnn, config)
         return {"steps": 0, "best_dev_acc": [0.0]}
 
-    def distill(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn, config):
+    def distill(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn, config, overwrite=False):
         calls["distill"] = (dnn, config)
         return {"steps": 0, "train_seconds": 0.0, "best_dev_acc": [0.0]}
 
@@ -171,7 +171,7 @@ def test_specialists_config_is_accepted_back(tmp_path, monkeypatch):
 
     calls = []
     monkeypatch.setattr(specialists, "train_specialists",
-                        lambda *args: calls.append(args[-1]) or {"steps": 0, "best_dev_acc": [0.0]})
+                        lambda *args: calls.append(args[-2]) or {"steps": 0, "best_dev_acc": [0.0]})
     config = SpecialistConfig(num_members=3, member_offset=2, lr=0.002, dustbin_fraction=0.25)
     save_experiment_config(tmp_path, specialists=config)
     (tmp_path / "clusters.json").write_text("{}")

@@ -119,6 +119,12 @@ class Cli(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except ValueError as e:
+            from ..utils.readers import CorruptFileError
+
+            if isinstance(e, CorruptFileError):  # a file that names itself: one line, no traceback
+                raise click.ClickException(str(e)) from e
+            raise
         except OSError as e:
             if e.errno == errno.EPIPE:
                 raise
@@ -144,6 +150,7 @@ def cli(log_level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, log_level), format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
     )
+    logging.getLogger().setLevel(getattr(logging, log_level))  # also when a host already configured logging
 
 
 cli.commands = LazyCommands(_COMMANDS)

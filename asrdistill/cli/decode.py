@@ -10,6 +10,7 @@ import click
 from ..decode.graph import GraphConfig
 from ..decode.runner import DecodeConfig
 from ..utils.config import with_config
+from ..utils.readers import read_cuts
 
 _feature_dir = click.option(
     "--feature-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("data/fbank"),
@@ -31,15 +32,13 @@ def decode() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("data/lm/G.arpa"), help="ARPA file to write.")
 def lm_cmd(feature_dir: Path, prefix: str, split: str, order: int, out: Path) -> None:
     """Estimate an interpolated Witten-Bell n-gram LM from a split's transcripts (ARPA)."""
-    from lhotse import CutSet
-
     from ..data.cuts import cut_text
     from ..decode.ngram import WittenBellLM
 
     path = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
     if not path.exists():
         raise click.ClickException(f"{path} does not exist")
-    sentences = [cut_text(c).split() for c in CutSet.from_file(path)]
+    sentences = [cut_text(c).split() for c in read_cuts(path)]
     lm = WittenBellLM(sentences, order)
     lm.write_arpa(out)
     tokens = sum(len(s) + 1 for s in sentences)
@@ -126,9 +125,16 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         if not path.exists():
             raise click.ClickException(f"{path} does not exist")
     # one pool of workers (graph and model loaded once) for every split: CMVN statistics of all
-    cmvn = [str(p) for p in (feature_dir / f"{prefix}_cmvn_{sp}.json" for sp in splits) if p.exists()]
+    from ..features.cmvn_policy import check_cmvn_matches, cmvn_file
+
+    try:
+        cmvn = [str(cmvn_file(feature_dir, prefix, sp, config.cmvn)) for sp in splits] if config.cmvn else []
+        check_cmvn_matches(model_dir, config.cmvn)
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e))
+    member_ids = _member_indices(members, model_dir) if members and model_kind == "nnet" else None
     spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": cmvn or None, "tree_dir": str(tree_dir),
-            "combine": combine, "members": [int(m) for m in members.split(",")] if members else None,
+            "combine": combine, "members": member_ids,
             "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
     try:
         load_cmvn(cmvn)  # a speaker clash between the splits' statistics is reported here, not in a worker
@@ -140,6 +146,20 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         raise click.ClickException(str(e))
     for sp in splits[1:]:
         _score_members(out_tpl.replace("{split}", splits[0]), out_tpl.replace("{split}", sp), members if each_member else "")
+
+
+def _member_indices(members: str, model_dir: Path) -> list:
+    """``--members`` as indices into MODEL_DIR's member files, checked here (not in a worker)."""
+    count = len(list(Path(model_dir).glob("member*.pt")))
+    try:
+        ids = [int(m) for m in members.split(",") if m.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{members!r} is not a comma-separated list of member indices", param_hint="--members")
+    bad = [i for i in ids if not 0 <= i < count]
+    if bad:
+        raise click.BadParameter(f"{bad} out of range: {model_dir} has {count} member(s), indices 0..{count - 1}",
+                                 param_hint="--members")
+    return ids
 
 
 def _decode_splits(spec, graph, cuts, splits, out_tpl, config, num_jobs, scales_from) -> None:
@@ -167,6 +187,7 @@ def _decode_two_pass(spec, graph, cuts, splits, out_tpl, config, num_jobs, scale
     first split's best scale, pass 2 adapted; tuned on the first split as single-pass decoding."""
     from ..decode.runner import DecodingPool, best_scale, decode_split
     from ..decode.two_pass import fmllr_from_best_paths
+    from ..features.cmvn_policy import cmvn_file
 
     si_tpl = out_tpl + ".si"
     trans = {}
@@ -178,9 +199,9 @@ def _decode_two_pass(spec, graph, cuts, splits, out_tpl, config, num_jobs, scale
             decode_split({**spec, "speaker_independent": True, "keep_tids": True}, graph, cuts[sp],
                          si_tpl.replace("{split}", sp), sp, config, num_jobs, tuned_on, pool=pool, best_paths=paths)
             scale = float(best_scale(si_tpl.replace("{split}", splits[0])))
-            cmvn = feature_dir / f"{prefix}_cmvn_{sp}.json"
             trans[sp] = Path(out_tpl.replace("{split}", sp)) / "trans.npz"
-            fmllr_from_best_paths(spec["model_dir"], cuts[sp], cmvn if cmvn.exists() else None, paths[scale], trans[sp])
+            fmllr_from_best_paths(spec["model_dir"], cuts[sp], cmvn_file(feature_dir, prefix, sp, config.cmvn),
+                                  paths[scale], trans[sp])
             click.echo(f"{sp}: speaker-independent pass at acoustic scale {scale:g}; fMLLR -> {trans[sp]}")
     _decode_splits({**spec, "fmllr": [str(trans[sp]) for sp in splits]}, graph, cuts, splits, out_tpl, config, num_jobs,
                    scales_from)

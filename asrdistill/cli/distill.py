@@ -8,7 +8,7 @@ import click
 
 from ..nnet.distillation import DistillConfig
 from ..utils.config import with_config
-from .train import DnnOptions, common_options, dnn_from_options, evaluate_and_echo, evaluate_option
+from .train import DnnOptions, common_options, dnn_from_options, evaluate_and_echo, evaluate_option, overwrite_option
 
 
 @click.group()
@@ -22,15 +22,20 @@ def distill() -> None:
               help="Ensemble (member*.pt) to distil.")
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/student"), help="Output directory.")
 @evaluate_option
+@overwrite_option
 @with_config(DistillConfig, section="distill", dnn=DnnOptions)
-def student_cmd(config, dnn, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, evaluate_splits):
+def student_cmd(config, dnn, ali_dir, feature_dir, prefix, teacher_dir, exp_dir, evaluate_splits, overwrite):
     """Train student(s) on soft targets (T^2-scaled) plus hard labels; resumable like 'train ensemble'.
 
     EXP_DIR/config.yaml can be given back to --config to train it again.
     """
     from ..nnet.distillation import distill as run
+    from ..nnet.ensemble_training import ExperimentMismatch
 
-    res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config)
+    try:
+        res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config, overwrite)
+    except ExperimentMismatch as e:
+        raise click.ClickException(str(e))
     click.echo(f"distilled {config.num_members} student(s) ({config.teacher} teacher) for {res['steps']} steps in "
                f"{res['train_seconds']:.0f} s; best dev frame accuracy " + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
     evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)

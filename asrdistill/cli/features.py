@@ -8,6 +8,7 @@ import click
 
 from ..features.fbank import FbankConfig
 from ..utils.config import with_config
+from ..utils.readers import read_cuts
 
 _splits = click.option(
     "--splits", default="train,dev,test", help="Comma-separated splits ({prefix}_cuts_{split}.jsonl.gz)."
@@ -40,8 +41,6 @@ def features() -> None:
 @with_config(FbankConfig)
 def compute_cmd(config: FbankConfig, manifest_dir: Path, output_dir: Path, prefix: str, splits: str, num_jobs: int, skip_bad: bool) -> None:
     """Compute filterbank features of every cut (parallel, resumable)."""
-    from lhotse import CutSet
-
     from ..features.extract import compute_features
 
     for split in _split_list(splits):
@@ -49,7 +48,7 @@ def compute_cmd(config: FbankConfig, manifest_dir: Path, output_dir: Path, prefi
         if not path.exists():
             raise click.ClickException(f"{path} does not exist; run the prepare stage first")
         try:
-            cuts = compute_features(CutSet.from_file(path), output_dir, prefix, split, config, num_jobs, skip_bad)
+            cuts = compute_features(read_cuts(path), output_dir, prefix, split, config, num_jobs, skip_bad)
         except (ValueError, RuntimeError) as e:  # AudioError (bad cuts), a failed worker, an inconsistent resume
             raise click.ClickException(str(e))
         frames = sum(c.features.num_frames for c in cuts)
@@ -65,8 +64,6 @@ def compute_cmd(config: FbankConfig, manifest_dir: Path, output_dir: Path, prefi
 @_splits
 def cmvn_cmd(feature_dir: Path, prefix: str, splits: str) -> None:
     """Per-speaker CMVN statistics, stored as {prefix}_cmvn_{split}.json."""
-    from lhotse import CutSet
-
     from ..features.cmvn import compute_cmvn_stats
     from ..features.extract import check_unique_cut_ids
 
@@ -74,7 +71,7 @@ def cmvn_cmd(feature_dir: Path, prefix: str, splits: str) -> None:
         path = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
         if not path.exists():
             raise click.ClickException(f"{path} does not exist; run 'asrdistill features compute' first")
-        cuts = CutSet.from_file(path).to_eager()
+        cuts = read_cuts(path).to_eager()
         try:
             check_unique_cut_ids(cuts, str(path))  # a cut counted twice would skew its speaker's statistics
         except ValueError as e:
@@ -107,7 +104,7 @@ def subset_cmd(feature_dir: Path, prefix: str, split: str, num_cuts: int, select
     src = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
     if not src.exists():
         raise click.ClickException(f"{src} does not exist; run the features stage first")
-    cuts = list(CutSet.from_file(src))
+    cuts = list(read_cuts(src))
     if num_cuts > len(cuts):
         raise click.ClickException(f"{src} has {len(cuts)} cuts, fewer than --num-cuts {num_cuts}")
     if select == "shortest":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import click
 
@@ -20,12 +21,20 @@ _lang = click.option("--lang-dir", type=click.Path(exists=True, file_okay=False,
 _jobs = click.option("--num-jobs", "-j", type=int, default=2, help="Parallel worker processes.")
 
 
-def _inputs(feature_dir: Path, prefix: str, split: str):
+def _inputs(feature_dir: Path, prefix: str, split: str, use_cmvn: bool = True, model_dir: Optional[Path] = None):
+    """The split's feature cuts and CMVN statistics (required unless --no-cmvn); ``model_dir``: a system
+    the features go through, which must have been trained with the same normalization."""
+    from ..features.cmvn_policy import check_cmvn_matches, cmvn_file
+
     cuts = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
     if not cuts.exists():
         raise click.ClickException(f"{cuts} does not exist; run the features stage first")
-    cmvn = feature_dir / f"{prefix}_cmvn_{split}.json"
-    return cuts, (cmvn if cmvn.exists() else None)
+    try:
+        if model_dir is not None:
+            check_cmvn_matches(model_dir, use_cmvn)
+        return cuts, cmvn_file(feature_dir, prefix, split, use_cmvn)
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e))
 
 
 @click.group()
@@ -45,7 +54,7 @@ def mono_cmd(config, feature_dir, prefix, lang_dir, split, exp_dir, num_jobs):
     """Monophone training: flat start, equal alignment, EM with realignment and mixing up."""
     from ..gmm.trainer import train_mono
 
-    cuts, cmvn = _inputs(feature_dir, prefix, split)
+    cuts, cmvn = _inputs(feature_dir, prefix, split, config.cmvn)
     model = train_mono(cuts, cmvn, lang_dir, exp_dir, config, num_jobs)
     click.echo(f"monophone system: {model.num_pdfs} pdfs, {model.gmm.total_gauss()} Gaussians -> {exp_dir}")
 
@@ -68,7 +77,7 @@ def _tree_system_command(name: str, config_cls, trainer: str, src_default: str, 
     def command(config, feature_dir, prefix, lang_dir, split, src_dir, exp_dir, num_jobs):
         from ..gmm import trainer as trainers
 
-        cuts, cmvn = _inputs(feature_dir, prefix, split)
+        cuts, cmvn = _inputs(feature_dir, prefix, split, config.cmvn, src_dir)
         try:
             model = getattr(trainers, trainer)(cuts, cmvn, lang_dir, src_dir, exp_dir, config, num_jobs)
         except ValueError as e:
@@ -111,7 +120,7 @@ def ali_cmd(config, feature_dir, prefix, splits, model_dir, out_dir, num_jobs):
 
     out_dir = out_dir or model_dir / "ali"
     for split in [s for s in splits.split(",") if s]:
-        cuts, cmvn = _inputs(feature_dir, prefix, split)
+        cuts, cmvn = _inputs(feature_dir, prefix, split, config.cmvn, model_dir)
         click.echo(align_split(model_dir, cuts, cmvn, out_dir, prefix, split, config, num_jobs))
 
 

@@ -11,6 +11,7 @@ from ..data.fsdd import FsddConfig
 from ..data.librispeech import LibriSpeechConfig
 from ..lang.lang_dir import LangConfig
 from ..utils.config import with_config
+from ..utils.readers import read_cuts
 
 
 @click.group()
@@ -66,8 +67,6 @@ def prepare_fsdd_cmd(config: FsddConfig, corpus_dir: Optional[Path], download_di
 @with_config(LangConfig)
 def prepare_lang_cmd(config, feature_dir: Path, prefix: str, splits: str, lexicon: Optional[Path], output_dir: Path) -> None:
     """Lang directory: phones, words, topology, lexicon FSTs (OOVs reported by name and count)."""
-    from lhotse import CutSet
-
     from ..data.cuts import cut_text
     from ..lang.lang_dir import prepare_lang
     from ..lang.lexicon import Lexicon, OovError, check_oovs, cmudict_lexicon
@@ -78,7 +77,7 @@ def prepare_lang_cmd(config, feature_dir: Path, prefix: str, splits: str, lexico
         path = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
         if not path.exists():
             raise click.ClickException(f"{path} does not exist")
-        transcripts[split] = {c.id: cut_text(c) for c in CutSet.from_file(path)}
+        transcripts[split] = {c.id: cut_text(c) for c in read_cuts(path)}
     words = sorted({w for t in transcripts.values() for text in t.values() for w in text.split()})
     if lexicon is not None:
         lex = Lexicon.read(lexicon, keep_stress=config.keep_stress)

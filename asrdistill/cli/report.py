@@ -93,6 +93,24 @@ SELECTION_RULE = "lowest dev WER at the dev-tuned acoustic scale"
 CRITERIA_NOTE = "WER at the dev-tuned acoustic scale; 'beats' = strictly lower WER"
 
 
+def recipe_wall_time(exp_dir: Path) -> Optional[str]:
+    """``M:SS`` from the start of stage 0 to the start of stage 20 of the last full run of the recipe, from
+    ``exp_dir/stage_times.tsv`` (``stage<TAB>unix time`` per stage start, written by local/log.sh)."""
+    path = exp_dir / "stage_times.tsv"
+    if not path.is_file():
+        return None
+    rows = [line.split("\t") for line in path.read_text().splitlines() if line.count("\t") == 1]
+    starts = [i for i, (s, _) in enumerate(rows) if s == "0"]
+    if not starts:
+        return None
+    last = rows[starts[-1]:]
+    end = [float(t) for s, t in last if s == "20"]
+    if not end:
+        return None
+    seconds = int(round(end[-1] - float(last[0][1])))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def _json(path: Path) -> Optional[dict]:
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -361,8 +379,11 @@ def before_after_section(exp_dir: Path, before_path: Optional[Path]) -> list:
                 if vb is not None or va is not None:
                     rows.append((f"{level} frame accuracy %, {label}, {split}", _f(vb), _f(va)))
     demo = b.get("make_demo")
-    if demo:
-        rows.append(("`make demo` wall time (min:s)", demo.get("time", "-"), "- (not recorded in the exp dir)"))
+    wall = recipe_wall_time(exp_dir)
+    if demo or wall:
+        rows.append(("recipe wall time (min:s; before: `time make demo`, set-up done; after: stage 0 to stage 20)",
+                     (demo or {}).get("time", "-"),
+                     f"{wall} (exp/stage_times.tsv)" if wall else "- (no exp/stage_times.tsv)"))
     if not rows:
         return []
     src = (f"the previous pipeline, from `{before_path}` ({b.get('source', 'source not stated')}; each figure's "

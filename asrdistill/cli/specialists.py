@@ -9,7 +9,7 @@ import click
 from ..nnet.class_clusters import ClusterConfig
 from ..nnet.specialists import SpecialistConfig
 from ..utils.config import with_config
-from .train import common_options
+from .train import common_options, overwrite_option
 
 _generalist = [
     click.option("--generalist-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -51,15 +51,20 @@ def cluster_cmd(config, ali_dir, feature_dir, prefix, generalist_dir, generalist
               default=Path("exp/specialists/clusters.json"), help="Subsets from 'asrdistill specialists cluster'.")
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/specialists"),
               help="Output directory.")
+@overwrite_option
 @with_config(SpecialistConfig, section="specialists")
-def train_cmd(config, ali_dir, feature_dir, prefix, generalist_dir, clusters, exp_dir):
+def train_cmd(config, ali_dir, feature_dir, prefix, generalist_dir, clusters, exp_dir, overwrite):
     """Train the specialists (all, or --member-offset/--num-members of them) together; resumable.
 
     EXP_DIR/config.yaml can be given back to --config to train them again.
     """
+    from ..nnet.ensemble_training import ExperimentMismatch
     from ..nnet.specialists import train_specialists
 
-    res = train_specialists(generalist_dir, clusters, ali_dir, feature_dir, prefix, exp_dir, config)
+    try:
+        res = train_specialists(generalist_dir, clusters, ali_dir, feature_dir, prefix, exp_dir, config, overwrite)
+    except ExperimentMismatch as e:
+        raise click.ClickException(str(e))
     click.echo(f"trained specialists for {res['steps']} steps; best dev balanced accuracy "
                + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
 

@@ -100,6 +100,12 @@ def evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, splits: str, device
                    f"ensemble arithmetic {r['arithmetic']:.4f}, geometric {r['geometric']:.4f}")
 
 
+def overwrite_option(f):
+    return click.option("--overwrite/--no-overwrite", default=False, show_default=True,
+                        help="EXP_DIR holds a run with other settings: discard it and start again "
+                             "(without it, such a folder is refused; one with the same settings is resumed).")(f)
+
+
 @click.group()
 def train() -> None:
     """Frame-classifier DNNs and N-member ensembles (stacked, one step for all members)."""
@@ -109,17 +115,21 @@ def train() -> None:
 @common_options
 @click.option("--exp-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exp/ensemble"), help="Output directory.")
 @evaluate_option
+@overwrite_option
 @with_config(TrainConfig, section="train", dnn=DnnOptions)
-def ensemble_cmd(config, dnn, ali_dir, feature_dir, prefix, exp_dir, evaluate_splits):
+def ensemble_cmd(config, dnn, ali_dir, feature_dir, prefix, exp_dir, evaluate_splits, overwrite):
     """Train N members together (resumes from EXP_DIR/checkpoint.pt); writes member*.pt and priors.
 
     Several processes can each train a slice of the members into one directory
     (--member-offset, --num-members); 'asrdistill train evaluate' combines them.
     EXP_DIR/config.yaml can be given back to --config to train it again.
     """
-    from ..nnet.ensemble_training import train_ensemble
+    from ..nnet.ensemble_training import ExperimentMismatch, train_ensemble
 
-    res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config)
+    try:
+        res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config, overwrite)
+    except ExperimentMismatch as e:
+        raise click.ClickException(str(e))
     click.echo(f"trained {config.num_members} member(s) for {res['steps']} steps; best dev frame accuracy "
                + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
     evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)

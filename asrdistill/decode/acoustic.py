@@ -14,6 +14,8 @@ from typing import Tuple
 
 import torch
 
+from ..utils.readers import reading
+
 
 def load_transition_model(model_dir) -> Tuple[object, object]:
     """(ContextDependency, TransitionModel) of a model directory."""
@@ -101,7 +103,8 @@ class NnetScorer:
             nets = model.members()
             model = StackedDnn.from_members([nets[i] for i in members])
         self.model = model.eval()
-        self.log_priors = torch.load(Path(exp_dir) / "log_priors.pt")
+        with reading(Path(exp_dir) / "log_priors.pt", "prior file"):
+            self.log_priors = torch.load(Path(exp_dir) / "log_priors.pt")
         self.cmvn = load_cmvn(cmvn_path)
         if combine not in ("arithmetic", "geometric"):
             raise ValueError(f"combine must be arithmetic or geometric, got {combine!r}")

@@ -22,8 +22,10 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..features.cmvn_policy import CMVN_HELP
 from ..utils.atomic import atomic_write_text
 from ..utils.config import command_line, save_config
+from ..utils.readers import read_cuts, reading
 from .decoder import DecoderConfig, GraphDecoder
 from .scoring import write_results
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DecodeConfig(DecoderConfig):
+    cmvn: bool = field(default=True, metadata={"help": CMVN_HELP})
     acoustic_scales: Tuple[float, ...] = field(
         default=(0.03, 0.04, 0.05, 0.067, 0.083, 0.1, 0.125),
         metadata={"help": "Acoustic scales to decode with (tuned on dev).", "min_exclusive": 0},
@@ -51,7 +54,8 @@ def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> No
 
     torch.set_num_threads(1)
     scorer = make_scorer(scorer_spec)
-    graph = kaldifst.StdVectorFst.read(graph_path)
+    with reading(graph_path, "decoding graph"):
+        graph = kaldifst.StdVectorFst.read(graph_path)
     pdf_of = np.asarray(scorer.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
     _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config,
                   keep_tids=bool(scorer_spec.get("keep_tids")))
@@ -163,8 +167,6 @@ def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, c
     system (needs ``scorer_spec["keep_tids"]``), e.g. for fMLLR from a first pass.
     Returns one ``{scale: result}`` per system.
     """
-    from lhotse import CutSet
-
     from ..data.cuts import cut_text
     from ..lang.lang_dir import _symbols
 
@@ -178,7 +180,7 @@ def decode_split(scorer_spec: dict, graph_dir, cuts_path, out_dir, split: str, c
         raise ValueError(f"--out-dir {out_dir} must contain {{member}} to decode each member separately")
     scales = [(float(best_scale(str(scales_from).format(member=m))),) if scales_from else tuple(config.acoustic_scales)
               for m in systems]
-    cuts = CutSet.from_file(cuts_path).to_eager()
+    cuts = read_cuts(cuts_path).to_eager()
     id_word = {i: w for w, i in _symbols(graph_dir / "words.txt").items()}
     refs = {c.id: cut_text(c).split() for c in cuts}
     dicts = [c.to_dict() for c in sorted(cuts, key=lambda c: -c.duration)]  # longest first

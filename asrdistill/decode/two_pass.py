@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..gmm.fmllr import FmllrOptions
+from ..utils.readers import read_cuts
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ def fmllr_from_best_paths(model_dir, cuts_path, cmvn_path, best_paths: Dict[str,
     trained with. Returns the
     :class:`~asrdistill.gmm.fmllr.SpeakerTransforms`.
     """
-    from lhotse import CutSet
-
     from ..data.cuts import cut_speaker
     from ..features.cmvn import load_cmvn
     from ..features.loading import load_features
@@ -53,7 +52,7 @@ def fmllr_from_best_paths(model_dir, cuts_path, cmvn_path, best_paths: Dict[str,
     front = model.front_end
     stats: Dict[str, FmllrStats] = {}
     skipped = 0
-    for cut in CutSet.from_file(cuts_path):
+    for cut in read_cuts(cuts_path):
         tids = best_paths.get(cut.id)
         feats = front(load_features(cut, cmvn, norm_vars=False))
         if tids is None or len(tids) != feats.shape[0]:

@@ -21,6 +21,7 @@ import numpy as np
 from ..utils.progress import progress as tqdm
 
 from ..utils.atomic import atomic_write_text
+from ..utils.readers import reading
 
 VAR_FLOOR = 1e-10
 
@@ -64,8 +65,9 @@ class CmvnStats:
 
     @classmethod
     def load(cls, path) -> "CmvnStats":
-        with open(path) as f:
-            data = json.load(f)
+        with reading(path, "CMVN statistics file"):
+            with open(path) as f:
+                data = json.load(f)
         stats = cls()
         for k, v in data.items():
             stats.count[k] = float(v["count"])

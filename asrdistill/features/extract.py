@@ -57,6 +57,7 @@ from ..data.connected_digits import source_takes
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.config import config_to_dict, load_config, save_config
 from ..utils.processes import process_context
+from ..utils.readers import read_cuts
 from .fbank import Fbank, FbankConfig, utterance_seed
 
 log = logging.getLogger(__name__)
@@ -341,7 +342,7 @@ def _remove(paths: Iterable[Path]) -> None:
 
 def _join_shards(files: _Files, manifests: List[Path], expected: List[str], skipped: Iterable[str]) -> CutSet:
     """The shards' cuts; ValueError naming them unless every expected cut is there exactly once (or skipped)."""
-    joined = [c for m in manifests for c in CutSet.from_file(m)]
+    joined = [c for m in manifests for c in read_cuts(m)]
     counts = Counter(c.id for c in joined)
     skipped = set(skipped)
     expected_set = set(expected)
@@ -406,14 +407,14 @@ def compute_features(
     if final.exists():
         if old is None:
             log.info("%s exists; features of %s already computed", final, name)
-            return CutSet.from_file(final)
+            return read_cuts(final)
         changed = _job_differences(old, job, ("input", "config"))
         if not changed:
             log.info("%s exists; features of %s already computed", final, name)
             for rec in old.get("skipped", []):
                 bad.handle(AudioError(*rec[1:]))
             bad.report()
-            return CutSet.from_file(final)
+            return read_cuts(final)
         log.warning("%s was computed by a different job (%s); computing it again", final, "; ".join(changed))
         final.unlink()
     existing = files.shard_files()

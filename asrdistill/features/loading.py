@@ -6,6 +6,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..utils.readers import reading
+
 from .cmvn import CmvnStats
 
 
@@ -17,7 +19,8 @@ def load_features(cut, cmvn: Optional[CmvnStats] = None, norm_vars: bool = True)
     """
     if cut.features is None:
         raise ValueError(f"cut {cut.id} has no features; run the features stage first")
-    feats = cut.features.load().astype(np.float32, copy=False)
+    with reading(cut.features.storage_path, "feature archive", f"cut {cut.id}, key {cut.features.storage_key}"):
+        feats = cut.features.load().astype(np.float32, copy=False)
     if cmvn is not None:
         from ..data.cuts import cut_speaker
 

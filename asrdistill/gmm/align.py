@@ -23,6 +23,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.readers import read_cuts, reading
 from .fmllr import FmllrOptions
 from .model import GmmModel
 from .shards import AlignOptions, AlignReport, ShardPool, make_shards
@@ -40,7 +41,7 @@ class SplitAlignment:
 
     @classmethod
     def load(cls, path) -> "SplitAlignment":
-        with np.load(path) as z:
+        with reading(path, "alignment"), np.load(path) as z:
             return cls(list(z["ids"]), z["offsets"], z["tids"], z["pdfs"], int(z["num_pdfs"]))
 
     def save(self, path) -> None:
@@ -58,12 +59,10 @@ def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: st
     model first, then per-speaker fMLLR from that alignment (``trans_{split}.npz``), then
     the adapted model on the adapted features. ``sat_options``: how fMLLR is estimated (default:
     the options the SAT system was trained with)."""
-    from lhotse import CutSet
-
     from .transitions import TransitionTables
 
     model = GmmModel.load(model_dir)
-    cuts = CutSet.from_file(cuts_path).to_eager()
+    cuts = read_cuts(cuts_path).to_eager()
     ids = list(cuts.ids)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

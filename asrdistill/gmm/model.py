@@ -22,6 +22,7 @@ import torch
 
 from ..utils.atomic import atomic_path
 from ..utils.config import config_from_dict, config_to_dict
+from ..utils.readers import reading
 from .diag_gmm import DiagGmmSet
 from .features import GmmFeatureConfig, GmmFrontEnd
 from .fmllr import FmllrOptions
@@ -85,17 +86,18 @@ class GmmModel:
         path = Path(exp_dir) / "final.mdl"
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist; train the model first")
-        state = torch.load(path, weights_only=False)
-        return cls(
-            ctx_bytes=state["ctx"],
-            tm=pickle.loads(state["tm"]),
-            gmm=DiagGmmSet.from_state_dict(state["gmm"]),
-            feature_config=config_from_dict(GmmFeatureConfig, state["feature_config"]),
-            lang_dir=state["lang_dir"],
-            transform=state.get("transform"),
-            ali_gmm=DiagGmmSet.from_state_dict(state["ali_gmm"]) if state.get("ali_gmm") is not None else None,
-            fmllr_options=config_from_dict(FmllrOptions, state["fmllr_options"]) if state.get("fmllr_options") else None,
-        )
+        with reading(path, "GMM system"):
+            state = torch.load(path, weights_only=False)
+            return cls(
+                ctx_bytes=state["ctx"],
+                tm=pickle.loads(state["tm"]),
+                gmm=DiagGmmSet.from_state_dict(state["gmm"]),
+                feature_config=config_from_dict(GmmFeatureConfig, state["feature_config"]),
+                lang_dir=state["lang_dir"],
+                transform=state.get("transform"),
+                ali_gmm=DiagGmmSet.from_state_dict(state["ali_gmm"]) if state.get("ali_gmm") is not None else None,
+                fmllr_options=config_from_dict(FmllrOptions, state["fmllr_options"]) if state.get("fmllr_options") else None,
+            )
 
     def si_model(self) -> "GmmModel":
         """The speaker-independent first-pass model of a SAT system (itself otherwise)."""

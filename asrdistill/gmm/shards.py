@@ -24,7 +24,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..features.cmvn_policy import CMVN_HELP
 from ..utils.processes import process_context
+from ..utils.readers import read_cuts
 from .diag_gmm import DiagGmmSet, GmmStats
 from .features import GmmFeatureConfig, GmmFrontEnd
 from .transitions import TransitionTables
@@ -54,6 +56,7 @@ class AlignOptions:
     boost_silence: float = field(default=1.0, metadata={"help": "Multiply silence likelihoods by this factor while aligning."})
     graph_pdfs_only: bool = field(
         default=True, metadata={"help": "Score only the pdfs of each utterance's training graph (the rest cannot be reached)."})
+    cmvn: bool = field(default=True, metadata={"help": CMVN_HELP})
 
 
 @dataclass
@@ -81,9 +84,7 @@ class Shard:
     """
 
     def __init__(self, spec: ShardSpec):
-        from lhotse import CutSet
-
-        from ..data.cuts import cut_text
+        from ..data.cuts import cut_speaker, cut_text
         from ..features.cmvn import CmvnStats
         from ..features.loading import load_features
         from ..lang.lang_dir import LangDir
@@ -95,11 +96,11 @@ class Shard:
         self.speakers: List[str] = []
         fbank: List[torch.Tensor] = []
         self.words: List[List[int]] = []
-        for cut in CutSet.from_file(spec.cuts_path):
+        for cut in read_cuts(spec.cuts_path):
             if cut.id not in wanted:
                 continue
             self.ids.append(cut.id)
-            self.speakers.append(cut.supervisions[0].speaker if cut.supervisions else cut.id)
+            self.speakers.append(cut_speaker(cut))  # the key of its CMVN and fMLLR statistics
             fbank.append(torch.as_tensor(load_features(cut, cmvn, norm_vars=False), dtype=torch.float32))
             self.words.append(self.lang.word_ids(cut_text(cut), where=f"cut {cut.id}"))
         lengths = [f.shape[0] for f in fbank]

@@ -38,6 +38,7 @@ from ..utils.progress import progress as tqdm
 
 from ..utils.atomic import atomic_write_text
 from ..utils.config import save_config
+from ..utils.readers import read_cuts
 from .diag_gmm import DiagGmmSet, GmmStats
 from .features import GmmFeatureConfig
 from .fmllr import FmllrOptions
@@ -163,12 +164,10 @@ def _em(pool: ShardPool, tm, gmm: DiagGmmSet, config: GmmTrainConfig, var_floor:
 
 def _setup(exp_dir, config, cuts_path, cut_ids):
     """Output directory, saved config, log, and the utterances to train on."""
-    from lhotse import CutSet
-
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, exp_dir / "config.yaml")
-    ids = list(cut_ids) if cut_ids is not None else [c.id for c in CutSet.from_file(cuts_path)]
+    ids = list(cut_ids) if cut_ids is not None else [c.id for c in read_cuts(cuts_path)]
     return exp_dir, _Log(exp_dir / "log.txt"), ids
 
 
@@ -307,8 +306,8 @@ def train_tri(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: TriConfi
 def train_lda_mllt(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: LdaMlltConfig = LdaMlltConfig(),
                    num_jobs: int = 2, cut_ids: Optional[Sequence[str]] = None) -> GmmModel:
     """Train an LDA+MLLT triphone system from ``src_dir``'s alignments (Kaldi's ``train_lda_mllt.sh``)."""
-    from .lda import LdaStats, compose_affine, estimate_lda
-    from .mllt import MlltStats, estimate_mllt, transform_gmm_means
+    from .lda import compose_affine, estimate_lda
+    from .mllt import estimate_mllt, transform_gmm_means
 
     exp_dir, write, ids, lang, topo, src = _start(exp_dir, config, cuts_path, cut_ids, lang_dir, src_dir)
     t0 = time.time()

@@ -27,9 +27,10 @@ import torch
 from ..features.augment import perturb_windows
 from ..losses import soft_cross_entropy
 from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.readers import read_cuts
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
-from .ensemble_training import is_main_process, load_split, save_experiment_config
+from .ensemble_training import is_main_process, load_split, start_experiment
 from .frame_store import FrameStore
 from .teachers import CachedTeacher, OnlineTeacher
 from .trainer import TrainConfig, hard_label_loss, load_members, resolve_device, save_members, train_stacked
@@ -60,11 +61,9 @@ class DistillConfig(TrainConfig):
 
 
 def words_of(ali_dir, prefix: str, split: str) -> Dict[str, List[str]]:
-    from lhotse import CutSet
-
     from ..data.cuts import cut_text
 
-    return {c.id: cut_text(c).split() for c in CutSet.from_file(Path(ali_dir) / f"{prefix}_cuts_{split}.jsonl.gz")}
+    return {c.id: cut_text(c).split() for c in read_cuts(Path(ali_dir) / f"{prefix}_cuts_{split}.jsonl.gz")}
 
 
 def transfer_store(train: FrameStore, config: DistillConfig, words: Dict[str, List[str]]) -> FrameStore:
@@ -78,31 +77,33 @@ def transfer_store(train: FrameStore, config: DistillConfig, words: Dict[str, Li
     return store
 
 
-def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: DnnConfig, config: DistillConfig) -> Dict:
+def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: DnnConfig, config: DistillConfig,
+            overwrite: bool = False) -> Dict:
     exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    train = load_split(ali_dir, feature_dir, prefix, config.train_split)
-    dev = load_split(ali_dir, feature_dir, prefix, "dev")
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split, config.cmvn)
+    dev = load_split(ali_dir, feature_dir, prefix, "dev", config.cmvn)
     teacher_model = load_members(teacher_dir)
     student = DnnConfig(**{**asdict(student), "num_outputs": teacher_model.config.num_outputs,
                            "feature_dim": train.feature_dim})
     if (student.left_context, student.right_context) != (teacher_model.config.left_context, teacher_model.config.right_context):
         raise ValueError("student and teacher must use the same context window")
-    if is_main_process():
-        save_experiment_config(exp_dir, dnn=student, distill=config)
+    if config.transfer_cuts and config.hard_weight:
+        raise ValueError("an unlabeled transfer set (--transfer-cuts) needs --hard-weight 0")
+    augment = config.augment_warp > 0 or config.augment_noise > 0
+    if augment and config.teacher != "online":
+        raise ValueError("--augment-warp/--augment-noise need --teacher online (the teacher labels the perturbed windows)")
+    n = config.num_members
+    temps = list(config.temperatures) * (n if len(config.temperatures) == 1 else 1)
+    if len(temps) != n:
+        raise ValueError(f"{len(config.temperatures)} temperatures for {n} student members")
+    start_experiment(exp_dir, overwrite, dnn=student, distill=config)  # a run that can start: its folder
     if config.transfer_cuts:
-        if config.hard_weight:
-            raise ValueError("an unlabeled transfer set (--transfer-cuts) needs --hard-weight 0")
         store = FrameStore.from_cuts(config.transfer_cuts, config.transfer_cmvn or None)
         if config.transfer_fraction < 1:
             store = store.subset_frames(config.transfer_fraction, config.transfer_seed)
     else:
         store = transfer_store(train, config, words_of(ali_dir, prefix, config.train_split) if config.omit_words else {})
-    n = config.num_members
-    temps = list(config.temperatures) * (n if len(config.temperatures) == 1 else 1)
-    if len(temps) != n:
-        raise ValueError(f"{len(config.temperatures)} temperatures for {n} student members")
     temperature = torch.tensor(temps, dtype=torch.float32, device=device)
     teacher = OnlineTeacher(teacher_model, config.combine, config.bf16).to(device)
     info = {"teacher": config.teacher, "teacher_members": teacher_model.num_members, "transfer_frames": len(store.trainable()),
@@ -123,9 +124,6 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
         source = cache.to(device)
     else:
         source = teacher
-    augment = config.augment_warp > 0 or config.augment_noise > 0
-    if augment and config.teacher != "online":
-        raise ValueError("--augment-warp/--augment-noise need --teacher online (the teacher labels the perturbed windows)")
     seen = {}
 
     def transform(x, step):

@@ -24,9 +24,11 @@ from .trainer import TrainConfig, load_members, pdf_log_priors, resolve_device, 
 log = logging.getLogger(__name__)
 
 
-def load_split(ali_dir, feature_dir, prefix: str, split: str) -> FrameStore:
-    cmvn = Path(feature_dir) / f"{prefix}_cmvn_{split}.json"
-    return FrameStore.from_alignment(ali_dir, prefix, split, cmvn if cmvn.exists() else None)
+def load_split(ali_dir, feature_dir, prefix: str, split: str, cmvn: bool = True) -> FrameStore:
+    """A split's frames and targets, CMVN-normalized (its statistics must exist unless ``cmvn`` is false)."""
+    from ..features.cmvn_policy import cmvn_file
+
+    return FrameStore.from_alignment(ali_dir, prefix, split, cmvn_file(feature_dir, prefix, split, cmvn))
 
 
 def save_experiment_config(exp_dir: Path, **configs) -> None:
@@ -40,16 +42,68 @@ def save_experiment_config(exp_dir: Path, **configs) -> None:
     save_sections(Path(exp_dir) / "config.yaml", **configs)
 
 
-def train_ensemble(ali_dir, feature_dir, prefix: str, exp_dir, dnn: DnnConfig, config: TrainConfig) -> Dict:
+#: Settings that may differ between the jobs (or restarts) of one experiment: which members a job
+#: trains, where, and how often it checkpoints; everything else must match to resume.
+RESUMABLE_DIFFERENCES = ("member_offset", "num_members", "device", "checkpoint_every")
+
+
+class ExperimentMismatch(ValueError):
+    """A run into an experiment folder that holds a run with other settings."""
+
+
+def start_experiment(exp_dir, overwrite: bool = False, **configs) -> None:
+    """Make ``exp_dir`` the record of this run: refuse a folder that holds another run, unless ``overwrite``.
+
+    A folder whose ``config.yaml`` has the same settings (up to
+    :data:`RESUMABLE_DIFFERENCES`) is resumed; one with other settings is an
+    :class:`ExperimentMismatch` naming them, never resumed into (its checkpoint and results
+    would be passed off as this run's). ``overwrite``: empty the folder first and start
+    again. Then the config is written and the log attached (``EXP_DIR/log.txt``, main process only).
+    """
+    import shutil
+
+    import yaml
+
+    from ..utils.config import METADATA_KEYS, config_to_dict
+
     exp_dir = Path(exp_dir)
+    saved_path = exp_dir / "config.yaml"
+    if saved_path.is_file() and not overwrite:
+        saved = yaml.safe_load(saved_path.read_text()) or {}
+        diffs = []
+        for name, config in configs.items():
+            old = saved.get(name) or {}
+            for key, value in config_to_dict(config).items():
+                if key in RESUMABLE_DIFFERENCES or key in METADATA_KEYS or key not in old:
+                    continue
+                if old[key] != value:
+                    diffs.append(f"{name}.{key} {old[key]!r} -> {value!r}")
+        if diffs:
+            raise ExperimentMismatch(
+                f"{exp_dir} holds a run with other settings ({'; '.join(diffs[:8])}{' ...' if len(diffs) > 8 else ''}): "
+                f"use another --exp-dir, or --overwrite to discard that run and start again")
+    if overwrite and exp_dir.is_dir() and any(exp_dir.iterdir()) and is_main_process():
+        log.warning("--overwrite: discarding everything in %s", exp_dir)
+        shutil.rmtree(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    train = load_split(ali_dir, feature_dir, prefix, config.train_split)
-    dev = load_split(ali_dir, feature_dir, prefix, "dev")
+    if is_main_process():
+        from ..utils.logfile import attach_experiment_log
+
+        save_experiment_config(exp_dir, **configs)
+        attach_experiment_log(exp_dir / "log.txt")
+
+
+def train_ensemble(ali_dir, feature_dir, prefix: str, exp_dir, dnn: DnnConfig, config: TrainConfig,
+                   overwrite: bool = False) -> Dict:
+    """Train ``config.num_members`` members together into ``exp_dir`` (resumable; a folder holding a run
+    with other settings is refused unless ``overwrite``: :func:`start_experiment`)."""
+    exp_dir = Path(exp_dir)
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split, config.cmvn)
+    dev = load_split(ali_dir, feature_dir, prefix, "dev", config.cmvn)
     if dnn.num_outputs <= 0:
         dnn = DnnConfig(**{**asdict(dnn), "num_outputs": train.num_classes})
     dnn = DnnConfig(**{**asdict(dnn), "feature_dim": train.feature_dim})
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
-        save_experiment_config(exp_dir, dnn=dnn, train=config)
+    start_experiment(exp_dir, overwrite, dnn=dnn, train=config)
     log.info("ensemble of %d: %s, %.1fM parameters each; %d training frames, %d dev frames",
              config.num_members, dnn, dnn.num_parameters() / 1e6, len(train.trainable()), dev.num_frames)
     model = StackedDnn(dnn, config.seeds)
@@ -79,11 +133,15 @@ def evaluate_members(exp_dir, ali_dir, feature_dir, prefix: str, splits: Sequenc
     :mod:`asrdistill.nnet.phone_accuracy`). Top level: ``phone_classes`` (where the mapping came
     from and its size; absent when no mapping could be made, e.g. a lang directory prepared again
     since the tree was built, or a tree with another number of pdfs than the network's outputs)
-    and ``command``.
+    and ``command``. ``frame_accuracy.json`` keeps the splits evaluated before (an append-only
+    record: ``commands`` says which command wrote each split).
     """
     from ..utils.config import command_line
     from .phone_accuracy import evaluate_levels, pdf_classes, tree_dir_of
 
+    from ..features.cmvn_policy import recorded_cmvn
+
+    use_cmvn = recorded_cmvn(exp_dir)  # evaluated with the normalization it was trained with
     model = load_members(exp_dir)
     dev = resolve_device(device)
     model.to(dev)
@@ -102,11 +160,19 @@ def evaluate_members(exp_dir, ali_dir, feature_dir, prefix: str, splits: Sequenc
             tables = classes.tables()
     out = {}
     for split in splits:
-        store = load_split(ali_dir, feature_dir, prefix, split)
+        store = load_split(ali_dir, feature_dir, prefix, split, use_cmvn)
         out[split] = evaluate_levels(model, store, model.config.left_context, model.config.right_context, dev, tables)
     if classes is not None:
         out["phone_classes"] = {"tree_dir": str(tree_dir), "tree_dir_resolved": str(tree_dir.resolve()),
                                 **classes.summary()}
     out["command"] = command_line()
-    atomic_write_text(Path(exp_dir) / "frame_accuracy.json", json.dumps(out, indent=1))
+    # an append-only record: evaluating other splits adds them; the splits evaluated before stay, with the
+    # commands that produced them (per split under "commands")
+    path = Path(exp_dir) / "frame_accuracy.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    commands = record.get("commands") or {s: record["command"] for s in record if "command" in record and
+                                         isinstance(record.get(s), dict) and "members" in record[s]}
+    record.update(out)
+    record["commands"] = {**commands, **{s: out["command"] for s in splits}}
+    atomic_write_text(path, json.dumps(record, indent=1))
     return out

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..features.context_window import gather_context_windows
+from ..utils.readers import read_cuts
 
 
 @dataclass
@@ -114,7 +115,6 @@ class FrameStore:
         Reads ``{ali_dir}/{prefix}_cuts_{split}.jsonl.gz`` and ``{prefix}_ali_{split}.npz``
         (written by ``asrdistill gmm align``).
         """
-        from lhotse import CutSet
 
         from ..features.cmvn import CmvnStats
         from ..features.loading import load_features
@@ -122,7 +122,7 @@ class FrameStore:
 
         ali_dir = Path(ali_dir)
         ali = SplitAlignment.load(ali_dir / f"{prefix}_ali_{split}.npz")
-        cuts = CutSet.from_file(ali_dir / f"{prefix}_cuts_{split}.jsonl.gz")
+        cuts = read_cuts(ali_dir / f"{prefix}_cuts_{split}.jsonl.gz")
         cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
         feats = [load_features(c, cmvn) for c in cuts]
         ids = [c.id for c in cuts]
@@ -139,11 +139,9 @@ class FrameStore:
     @classmethod
     def from_cuts(cls, cuts_path, cmvn_path=None) -> "FrameStore":
         """Features of every cut of a manifest, without targets (an unlabeled transfer set)."""
-        from lhotse import CutSet
-
         from ..features.cmvn import CmvnStats
         from ..features.loading import load_features
 
         cmvn = CmvnStats.load(cmvn_path) if cmvn_path else None
-        cuts = list(CutSet.from_file(cuts_path))
+        cuts = list(read_cuts(cuts_path))
         return cls.from_arrays([load_features(c, cmvn) for c in cuts], [c.id for c in cuts])

@@ -235,16 +235,16 @@ def balanced_accuracy(model: StackedDnn, store: FrameStore, mask: Tensor, local:
 
 
 def train_specialists(generalist_dir, clusters_path, ali_dir, feature_dir, prefix: str, exp_dir,
-                      config: SpecialistConfig) -> Dict[str, object]:
+                      config: SpecialistConfig, overwrite: bool = False) -> Dict[str, object]:
     """Train (a slice of) the specialists of ``clusters_path`` into ``exp_dir``.
 
     Writes ``member{m}.pt`` per specialist ``m``, ``specialists.json`` (subsets, dustbin
-    corrections, generalist), ``config.yaml`` and the usual checkpoint and scalars.
+    corrections, generalist), ``config.yaml`` and the usual checkpoint and scalars. A folder
+    holding a run with other settings is refused unless ``overwrite`` (:func:`start_experiment`).
     """
-    from .ensemble_training import is_main_process, load_split, save_experiment_config
+    from .ensemble_training import is_main_process, load_split, start_experiment
 
     exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     clusters = ClassClusters.load(clusters_path)
     k_all = len(clusters.subsets)
@@ -254,8 +254,8 @@ def train_specialists(generalist_dir, clusters_path, ali_dir, feature_dir, prefi
     config = SpecialistConfig(**{**asdict(config), "num_members": count})
     rows = slice(config.member_offset, config.member_offset + count)
     generalist = load_members(generalist_dir).member(config.generalist_member)
-    train = load_split(ali_dir, feature_dir, prefix, config.train_split)
-    dev = load_split(ali_dir, feature_dir, prefix, "dev")
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split, config.cmvn)
+    dev = load_split(ali_dir, feature_dir, prefix, "dev", config.cmvn)
     if train.num_classes != clusters.num_classes or generalist.config.num_outputs != clusters.num_classes:
         raise ValueError(f"{clusters_path}: {clusters.num_classes} classes, but the alignments have {train.num_classes} "
                          f"and the generalist {generalist.config.num_outputs}")
@@ -263,8 +263,7 @@ def train_specialists(generalist_dir, clusters_path, ali_dir, feature_dir, prefi
     classes, local = classes_all[rows], local_all[rows]  # padded to the largest subset: slices load together
     mask = output_mask(classes)
     membership = clusters.membership()[rows]
-    if is_main_process():
-        save_experiment_config(exp_dir, specialists=config)
+    start_experiment(exp_dir, overwrite, specialists=config)
     model = init_from_generalist(generalist, classes, config.seeds)
     sampler = SpecialistSampler(train.targets, train.trainable(), membership, config.seeds, config.batch_size,
                                 config.dustbin_fraction)

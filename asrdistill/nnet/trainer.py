@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..features.cmvn_policy import CMVN_HELP
+from ..utils.readers import reading
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
 from .frame_store import FrameStore
@@ -57,6 +59,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
+    cmvn: bool = field(default=True, metadata={"help": CMVN_HELP})
     train_split: str = field(
         default="train", metadata={"help": "Split of the alignment directory to train on (e.g. train_sp: speed-perturbed)."})
     num_members: int = field(default=4, metadata={"help": "Ensemble members trained together.", "min": 1})
@@ -275,12 +278,13 @@ def train_stacked(
     # separate jobs training other members into the same directory keep their own checkpoints
     ckpt = exp_dir / ("checkpoint.pt" if config.member_offset == 0 else f"checkpoint.m{config.member_offset}.pt")
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False, map_location=device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        best = [t.to(device) for t in state["best"]]
-        best_acc, bad, history, step = state["best_acc"], state["bad"], state["history"], state["step"]
+        with reading(ckpt, "training checkpoint"):
+            state = torch.load(ckpt, weights_only=False, map_location=device)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            best = [t.to(device) for t in state["best"]]
+            best_acc, bad, history, step = state["best_acc"], state["bad"], state["history"], state["step"]
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"])
@@ -386,9 +390,10 @@ def load_members(exp_dir) -> StackedDnn:
         raise FileNotFoundError(f"no member*.pt in {exp_dir}; train the ensemble first")
     nets, seeds = [], []
     for p in paths:
-        state = torch.load(p, weights_only=False, map_location="cpu")
-        net = FrameDnn(config_from_dict(DnnConfig, state["dnn_config"]))
-        net.load_state_dict(state["state_dict"])
+        with reading(p, "network"):
+            state = torch.load(p, weights_only=False, map_location="cpu")
+            net = FrameDnn(config_from_dict(DnnConfig, state["dnn_config"]))
+            net.load_state_dict(state["state_dict"])
         nets.append(net)
         seeds.append(state["seed"])
     return StackedDnn.from_members(nets, seeds)

@@ -21,6 +21,7 @@ help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N]
 . $root/local/parse_options.sh
 . $root/local/log.sh
 require_asrdistill
+stage_times=exp/stage_times.tsv   # when each stage started (RESULTS.md: the recipe's wall time)
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: lhotse manifests (speaker-independent splits, connected digits)"

@@ -132,7 +132,7 @@ def test_report_new_layout(tmp_path):
     assert "| student %WER (mean over seeds), test | 5.62 | 3.17 |" in ba
     assert "| phone frame accuracy %, ensemble (arithmetic), test | - | 73.00 |" in ba
     assert "| tied-state frame accuracy %, members (mean), test | 39.07 | 41.00 |" in ba
-    assert "| `make demo` wall time (min:s) | 16:50 |" in ba
+    assert "after: stage 0 to stage 20) | 16:50 | - (no exp/stage_times.tsv) |" in ba
     assert ("| best GMM (the DNN targets' system) beats mono | test | not met: tri 6.76 >= mono 2.94 | "
             "met: tri2 3.50 < mono 5.00 |") in ba
     assert "| every ensemble member beats the target GMM | dev | met: 4 of 4 below tri 31.97 " in ba
@@ -204,3 +204,21 @@ def test_results_before_holds_the_figures_of_the_old_results_md():
                     assert f"{v:.2f}" in printed, (section, key, split, v)
     assert before["tied_states"]["total"] == 300 and "300 pdfs" in old
     assert before["tied_states"]["silence"] + before["tied_states"]["speech"] == 300
+
+
+def test_recipe_wall_time_from_stage_times(tmp_path):
+    """local/log.sh appends 'stage<TAB>time' per stage start; the report takes the last run from stage 0 to 20."""
+    import subprocess
+    from pathlib import Path
+
+    from asrdistill.cli.report import recipe_wall_time
+
+    root = Path(__file__).resolve().parents[2]
+    script = tmp_path / "run.sh"
+    script.write_text(f". {root}/local/log.sh\nstage_times={tmp_path}/exp/stage_times.tsv\n"
+                      'log "Stage 0: first"\nlog "not a stage"\nlog "Stage 20: last"\n')
+    subprocess.run(["bash", str(script)], check=True, capture_output=True)
+    rows = (tmp_path / "exp" / "stage_times.tsv").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows] == ["0", "20"]
+    (tmp_path / "exp" / "stage_times.tsv").write_text("0\t100\n5\t200\n20\t300\n0\t1000\n3\t1100\n20\t2105\n")
+    assert recipe_wall_time(tmp_path / "exp") == "18:25"  # the last run: 1000 -> 2105 s

@@ -24,6 +24,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 import asrdistill
+from asrdistill.utils.config import _field_default
 
 #: Optional third-party modules whose absence may make a module unimportable: those
 #: modules are skipped (and listed by the test), anything else failing to import is an error.
@@ -75,16 +76,8 @@ def own_fields(cls) -> Dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls) if f.name in annotations}
 
 
-def _default(f: dataclasses.Field):
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return dataclasses.MISSING
-
-
 def _describe(base: type, f: dataclasses.Field) -> str:
-    return f"{base.__module__}.{base.__qualname__} (default {_default(f)!r}, help {f.metadata.get('help', '')!r})"
+    return f"{base.__module__}.{base.__qualname__} (default {_field_default(f)!r}, help {f.metadata.get('help', '')!r})"
 
 
 def field_clashes(cls) -> List[str]:
@@ -97,14 +90,14 @@ def field_clashes(cls) -> List[str]:
         heads = [(b, f) for b, f in definers if not any(o is not b and issubclass(o, b) for o, _ in definers)]
         for i, (a, fa) in enumerate(heads):
             for b, fb in heads[i + 1:]:
-                same_default = _default(fa) == _default(fb)
+                same_default = _field_default(fa) == _field_default(fb)
                 same_help = fa.metadata.get("help", "") == fb.metadata.get("help", "")
                 if not (same_default and same_help):
                     differ = " and ".join(w for w, same in (("defaults", same_default), ("help texts", same_help)) if not same)
                     kept = next(c for c in cls.__mro__ if dataclasses.is_dataclass(c) and name in own_fields(c))
                     out.append(f"{cls.__module__}.{cls.__qualname__}.{name}: defined by two unrelated bases with different "
                                f"{differ}: {_describe(a, fa)} vs {_describe(b, fb)}; {cls.__qualname__} keeps one field, "
-                               f"{kept.__qualname__}'s (default {_default(own_fields(kept)[name])!r}), for both")
+                               f"{kept.__qualname__}'s (default {_field_default(own_fields(kept)[name])!r}), for both")
     return out
 
 
