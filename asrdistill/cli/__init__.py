@@ -147,8 +147,11 @@ def cli(log_level: str) -> None:
 
     Recipes (egs/<corpus>/run.sh) call one subcommand per stage.
     """
+    from ..utils.progress import ProgressAwareHandler
+
     logging.basicConfig(
-        level=getattr(logging, log_level), format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
+        level=getattr(logging, log_level), format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+        handlers=[ProgressAwareHandler()],
     )
     logging.getLogger().setLevel(getattr(logging, log_level))  # also when a host already configured logging
 

@@ -136,6 +136,11 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
     spec = {"kind": model_kind, "model_dir": str(model_dir), "cmvn": cmvn or None, "tree_dir": str(tree_dir),
             "combine": combine, "members": member_ids,
             "logit_bias": str(logit_bias) if logit_bias else None, "top_n": top_n, "each_member": each_member}
+    from ..utils.logfile import attach_experiment_log
+
+    # the call's log, in the directory of its tuning split (of the first member, with --each-member)
+    first = out_tpl.replace("{split}", splits[0]).replace("{member}", str(member_ids[0]) if member_ids else "")
+    attach_experiment_log(Path(first) / "log.txt")
     try:
         load_cmvn(cmvn)  # a speaker clash between the splits' statistics is reported here, not in a worker
         if model_kind == "gmm" and _is_sat(model_dir):

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..features.cmvn_policy import CMVN_HELP
+from ..utils.atomic import atomic_write_text
 from ..utils.readers import reading
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
@@ -194,12 +195,18 @@ def _distributed():
 
 
 class _Writer:
-    """Scalars to TensorBoard (if installed) and to ``scalars.jsonl``."""
+    """Scalars to TensorBoard (if installed) and to ``scalars.jsonl`` (``scalars.m{offset}.jsonl`` for a job
+    training a slice of the members). A run resumed at ``resume_step`` first drops the lines logged after
+    it (the killed run's steps are logged again), so every step is in the file once."""
 
-    def __init__(self, exp_dir: Path, enabled: bool):
+    def __init__(self, exp_dir: Path, enabled: bool, name: str = "scalars.jsonl", resume_step: int = 0):
         self.enabled = enabled
         self.tb = None
-        self.path = exp_dir / "scalars.jsonl"
+        self.path = exp_dir / name
+        if enabled and self.path.is_file():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         if enabled:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -299,7 +306,8 @@ def train_stacked(
         with atomic_path(ckpt) as tmp:
             torch.save(state, tmp)
 
-    writer = _Writer(exp_dir, rank == 0)
+    writer = _Writer(exp_dir, rank == 0, "scalars.jsonl" if config.member_offset == 0 else
+                     f"scalars.m{config.member_offset}.jsonl", resume_step=step)
 
     def batch_index(s: int) -> Tensor:
         idx = sampler(s)

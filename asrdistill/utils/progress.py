@@ -2,11 +2,13 @@
 
 On a terminal they refresh as usual; when stderr is a file or a pipe (recipes logging
 to ``exp/*/log``), they print at most every 30 seconds instead of rewriting the line
-many times a second.
+many times a second. Log lines go through :class:`ProgressAwareHandler`, so they are
+printed above the bars instead of over them.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from tqdm import tqdm
@@ -16,3 +18,14 @@ def progress(iterable=None, **kwargs) -> tqdm:
     if not sys.stderr.isatty():
         kwargs.setdefault("mininterval", 30.0)
     return tqdm(iterable, **kwargs)
+
+
+class ProgressAwareHandler(logging.StreamHandler):
+    """A stderr log handler that prints through ``tqdm.write``: a log line clears the progress bars
+    below it and redraws them, instead of being written over them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must not raise
+            self.handleError(record)

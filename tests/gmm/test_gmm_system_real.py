@@ -145,6 +145,7 @@ def test_decoding_with_hclg(system):
     assert best[0]["acoustic_scale"] == best[1]["acoustic_scale"] and best[0]["test"]["wer"] == best[1]["test"]["wer"]
     assert best[0]["test"]["wer"] == results[best[0]["acoustic_scale"]]["wer"]  # as decoding test alone
     assert list(json.loads((root / "cli_test2" / "results.json").read_text())["results"]) == [str(best[0]["acoustic_scale"])]
+    assert "test2-ac" in (root / "cli_dev" / "log.txt").read_text()  # the call's log, in its tuning split's directory
 
 
 def test_kaldi_and_k2_backends_agree(system):

@@ -126,6 +126,12 @@ def test_kill9_and_resume_gives_the_same_parameters(tmp_path):
     b = torch.load(tmp_path / "run" / "final_params.pt")
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # the scalars of the killed run's steps after its checkpoint are not repeated (issue 18, case 8)
+    import json
+
+    steps_logged = [json.loads(line)["step"] for line in (tmp_path / "run" / "scalars.jsonl").read_text().splitlines()]
+    ref_steps = [json.loads(line)["step"] for line in (tmp_path / "ref" / "scalars.jsonl").read_text().splitlines()]
+    assert steps_logged == ref_steps
 
 
 def test_nan_loss_stops_with_checkpoint_intact(tmp_path):
