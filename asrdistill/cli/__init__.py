@@ -120,9 +120,9 @@ class Cli(click.Group):
         try:
             return super().invoke(ctx)
         except ValueError as e:
-            from ..utils.readers import CorruptFileError
+            from ..utils.errors import UserError
 
-            if isinstance(e, CorruptFileError):  # a file that names itself: one line, no traceback
+            if isinstance(e, UserError):  # names the file or setting: one line, no traceback
                 raise click.ClickException(str(e)) from e
             raise
         except OSError as e:
@@ -147,10 +147,11 @@ def cli(log_level: str) -> None:
 
     Recipes (egs/<corpus>/run.sh) call one subcommand per stage.
     """
+    from ..utils.logfile import FORMAT
     from ..utils.progress import ProgressAwareHandler
 
     logging.basicConfig(
-        level=getattr(logging, log_level), format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+        level=getattr(logging, log_level), format=FORMAT,
         handlers=[ProgressAwareHandler()],
     )
     logging.getLogger().setLevel(getattr(logging, log_level))  # also when a host already configured logging

@@ -195,14 +195,14 @@ def _decode_two_pass(spec, graph, cuts, splits, out_tpl, config, num_jobs, scale
     from ..features.cmvn_policy import cmvn_file
 
     si_tpl = out_tpl + ".si"
+    si_spec = {**spec, "speaker_independent": True, "keep_tids": True}
     trans = {}
-    with DecodingPool({**spec, "speaker_independent": True, "keep_tids": True}, graph / "HCLG.fst", config,
-                      num_jobs) as pool:
+    with DecodingPool(si_spec, graph / "HCLG.fst", config, num_jobs) as pool:
         for i, sp in enumerate(splits):
             paths: dict = {}
             tuned_on = scales_from + ".si" if (i == 0 and scales_from) else (si_tpl.replace("{split}", splits[0]) if i else None)
-            decode_split({**spec, "speaker_independent": True, "keep_tids": True}, graph, cuts[sp],
-                         si_tpl.replace("{split}", sp), sp, config, num_jobs, tuned_on, pool=pool, best_paths=paths)
+            decode_split(si_spec, graph, cuts[sp], si_tpl.replace("{split}", sp), sp, config, num_jobs, tuned_on,
+                         pool=pool, best_paths=paths)
             scale = float(best_scale(si_tpl.replace("{split}", splits[0])))
             trans[sp] = Path(out_tpl.replace("{split}", sp)) / "trans.npz"
             fmllr_from_best_paths(spec["model_dir"], cuts[sp], cmvn_file(feature_dir, prefix, sp, config.cmvn),

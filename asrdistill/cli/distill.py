@@ -30,12 +30,8 @@ def student_cmd(config, dnn, ali_dir, feature_dir, prefix, teacher_dir, exp_dir,
     EXP_DIR/config.yaml can be given back to --config to train it again.
     """
     from ..nnet.distillation import distill as run
-    from ..nnet.ensemble_training import ExperimentMismatch
 
-    try:
-        res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config, overwrite)
-    except ExperimentMismatch as e:
-        raise click.ClickException(str(e))
+    res = run(teacher_dir, ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config, overwrite)
     click.echo(f"distilled {config.num_members} student(s) ({config.teacher} teacher) for {res['steps']} steps in "
                f"{res['train_seconds']:.0f} s; best dev frame accuracy " + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
     evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)

@@ -119,8 +119,8 @@ def ali_cmd(config, feature_dir, prefix, splits, model_dir, out_dir, num_jobs):
     from ..gmm.align import align_split
 
     out_dir = out_dir or model_dir / "ali"
-    for split in [s for s in splits.split(",") if s]:
-        cuts, cmvn = _inputs(feature_dir, prefix, split, config.cmvn, model_dir)
+    for i, split in enumerate(s for s in splits.split(",") if s):
+        cuts, cmvn = _inputs(feature_dir, prefix, split, config.cmvn, model_dir if i == 0 else None)
         click.echo(align_split(model_dir, cuts, cmvn, out_dir, prefix, split, config, num_jobs))
 
 

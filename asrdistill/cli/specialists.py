@@ -58,13 +58,9 @@ def train_cmd(config, ali_dir, feature_dir, prefix, generalist_dir, clusters, ex
 
     EXP_DIR/config.yaml can be given back to --config to train them again.
     """
-    from ..nnet.ensemble_training import ExperimentMismatch
     from ..nnet.specialists import train_specialists
 
-    try:
-        res = train_specialists(generalist_dir, clusters, ali_dir, feature_dir, prefix, exp_dir, config, overwrite)
-    except ExperimentMismatch as e:
-        raise click.ClickException(str(e))
+    res = train_specialists(generalist_dir, clusters, ali_dir, feature_dir, prefix, exp_dir, config, overwrite)
     click.echo(f"trained specialists for {res['steps']} steps; best dev balanced accuracy "
                + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
 

@@ -124,12 +124,9 @@ def ensemble_cmd(config, dnn, ali_dir, feature_dir, prefix, exp_dir, evaluate_sp
     (--member-offset, --num-members); 'asrdistill train evaluate' combines them.
     EXP_DIR/config.yaml can be given back to --config to train it again.
     """
-    from ..nnet.ensemble_training import ExperimentMismatch, train_ensemble
+    from ..nnet.ensemble_training import train_ensemble
 
-    try:
-        res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config, overwrite)
-    except ExperimentMismatch as e:
-        raise click.ClickException(str(e))
+    res = train_ensemble(ali_dir, feature_dir, prefix, exp_dir, dnn_from_options(dnn), config, overwrite)
     click.echo(f"trained {config.num_members} member(s) for {res['steps']} steps; best dev frame accuracy "
                + " ".join(f"{a:.4f}" for a in res["best_dev_acc"]))
     evaluate_and_echo(exp_dir, ali_dir, feature_dir, prefix, evaluate_splits, config.device)

@@ -69,9 +69,6 @@ class NonSpeechBank:
     def __len__(self) -> int:
         return int(self.length.shape[0])
 
-    @property
-    def total_samples(self) -> int:
-        return int(self.length.sum())
 
 
 def frame_energy_db(audio: np.ndarray, frame: int) -> np.ndarray:

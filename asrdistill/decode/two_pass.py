@@ -12,7 +12,6 @@ unsupervised, as in Kaldi.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Dict, Optional
 
 import numpy as np
@@ -36,7 +35,7 @@ def fmllr_from_best_paths(model_dir, cuts_path, cmvn_path, best_paths: Dict[str,
     from ..data.cuts import cut_speaker
     from ..features.cmvn import load_cmvn
     from ..features.loading import load_features
-    from ..gmm.fmllr import FmllrStats, SpeakerTransforms, estimate_fmllr
+    from ..gmm.fmllr import FmllrStats, estimate_transforms
     from ..gmm.model import GmmModel
     from ..gmm.transitions import TransitionTables
     from ..lang.lang_dir import LangDir
@@ -50,24 +49,28 @@ def fmllr_from_best_paths(model_dir, cuts_path, cmvn_path, best_paths: Dict[str,
     silence = np.isin(tables.phone, lang.silence_phones)
     cmvn = load_cmvn(cmvn_path)
     front = model.front_end
-    stats: Dict[str, FmllrStats] = {}
+    by_speaker: Dict[str, list] = {}  # speaker -> [(features, transition ids)]
     skipped = 0
     for cut in read_cuts(cuts_path):
         tids = best_paths.get(cut.id)
-        feats = front(load_features(cut, cmvn, norm_vars=False))
-        if tids is None or len(tids) != feats.shape[0]:
+        if tids is None:
             skipped += 1
             continue
-        pdfs = torch.from_numpy(tables.pdf[tids].astype(np.int64))
-        weights = torch.from_numpy(np.where(silence[tids], options.silence_weight, 1.0))
-        st = stats.setdefault(cut_speaker(cut), FmllrStats.zeros(feats.shape[1]))
-        st.accumulate_gmm(model.gmm, feats, pdfs, weights)
-    trans = SpeakerTransforms()
-    for spk in sorted(stats):
-        trans[spk], impr, count = estimate_fmllr(stats[spk], num_iters=options.update_iters, min_count=options.min_count)
-        log.info("fMLLR for speaker %s: auxf +%.4f per frame over %.0f frames", spk, impr, count)
+        feats = front(load_features(cut, cmvn, norm_vars=False))
+        if len(tids) != feats.shape[0]:
+            skipped += 1
+            continue
+        by_speaker.setdefault(cut_speaker(cut), []).append((feats, tids))
+    stats: Dict[str, FmllrStats] = {}
+    for spk, parts in by_speaker.items():  # one accumulation over all of a speaker's frames
+        tids = np.concatenate([t for _, t in parts])
+        stats[spk] = FmllrStats.zeros(model.gmm.dim)
+        stats[spk].accumulate_gmm(model.gmm, torch.cat([f for f, _ in parts]),
+                                  torch.from_numpy(tables.pdf[tids].astype(np.int64)),
+                                  torch.from_numpy(np.where(silence[tids], options.silence_weight, 1.0)))
+    trans, impr, frames = estimate_transforms(stats, options)
+    log.info("fMLLR for %d speaker(s): auxf +%.4f per frame over %.0f frames", len(trans), impr, frames)
     if skipped:
         log.warning("%s: %d cut(s) without a complete first-pass path left out of the fMLLR statistics", cuts_path, skipped)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    trans.save(out_path)
+    trans.save(out_path)  # (atomic: creates the directory)
     return trans

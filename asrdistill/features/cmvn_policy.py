@@ -32,22 +32,27 @@ def cmvn_file(feature_dir, prefix: str, split: str, use_cmvn: bool = True) -> Op
     return path
 
 
-def recorded_cmvn(exp_dir) -> bool:
-    """Whether the model in ``exp_dir`` was trained on CMVN-normalized features (its ``config.yaml``:
-    a ``cmvn`` key, flat or in a section; older folders without it: True, as they always were when
-    the statistics existed)."""
+def recorded_setting(exp_dir, key: str, default):
+    """A setting the run in ``exp_dir`` recorded in its ``config.yaml`` (a key, flat or in a section);
+    ``default`` for a folder without it."""
     import yaml
 
     path = Path(exp_dir) / "config.yaml"
     if not path.is_file():
-        return True
+        return default
     data = yaml.safe_load(path.read_text()) or {}
-    if "cmvn" in data:
-        return bool(data["cmvn"])
+    if key in data:
+        return data[key]
     for value in data.values():
-        if isinstance(value, dict) and "cmvn" in value:
-            return bool(value["cmvn"])
-    return True
+        if isinstance(value, dict) and key in value:
+            return value[key]
+    return default
+
+
+def recorded_cmvn(exp_dir) -> bool:
+    """Whether the model in ``exp_dir`` was trained on CMVN-normalized features (older folders without
+    the record: True, as they always were when the statistics existed)."""
+    return bool(recorded_setting(exp_dir, "cmvn", True))
 
 
 def check_cmvn_matches(exp_dir, use_cmvn: bool) -> None:

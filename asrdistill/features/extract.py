@@ -100,7 +100,9 @@ def features_cut(cut: Cut, features: Features) -> MonoCut:
 def _file_recordings(cut: Cut):
     """The recordings a cut's audio is read from (a mix: those of its tracks)."""
     if isinstance(cut, MixedCut):
-        return [t.cut.recording for t in cut.tracks if getattr(t.cut, "has_recording", False)]
+        # one per recording: non-speech fillers are many truncated copies of the same takes
+        return list({t.cut.recording.id: t.cut.recording for t in cut.tracks
+                     if getattr(t.cut, "has_recording", False)}.values())
     return [cut.recording] if cut.has_recording else []
 
 
@@ -346,7 +348,7 @@ def _join_shards(files: _Files, manifests: List[Path], expected: List[str], skip
     counts = Counter(c.id for c in joined)
     skipped = set(skipped)
     expected_set = set(expected)
-    dup = sorted(i for i, n in counts.items() if n > 1)
+    dup = duplicate_ids(c.id for c in joined)
     missing = [i for i in expected if i not in counts and i not in skipped]
     extra = sorted(i for i in counts if i not in expected_set)
     if dup or missing or extra:

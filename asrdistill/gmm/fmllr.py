@@ -39,6 +39,7 @@ Typical use (speaker adaptive training, Kaldi's ``steps/train_sat.sh``)::
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import zipfile
@@ -51,6 +52,8 @@ import torch
 
 from asrdistill.gmm.diag_gmm import DiagGmmSet
 from asrdistill.utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FmllrStats",
@@ -421,6 +424,25 @@ def estimate_fmllr(
     if impr < 0.0 and not math.isclose(new_auxf, old_auxf, rel_tol=1e-6):
         return torch.from_numpy(W0), 0.0, beta
     return torch.from_numpy(W), impr / beta, beta
+
+
+def estimate_transforms(stats: Mapping[str, FmllrStats], options: FmllrOptions,
+                        init: Optional["SpeakerTransforms"] = None):
+    """Every speaker's transform from its statistics (:func:`estimate_fmllr` with ``options``).
+
+    ``init``: transforms to start from (e.g. the previous SAT iteration's). Returns
+    ``(SpeakerTransforms, auxf improvement per frame over all speakers, frames)``.
+    """
+    trans = SpeakerTransforms()
+    impr_total, frames = 0.0, 0.0
+    for spk in sorted(stats):
+        w0 = init[spk] if init is not None and spk in init else None
+        w, impr, count = estimate_fmllr(stats[spk], num_iters=options.update_iters, init=w0, min_count=options.min_count)
+        trans[spk] = w
+        impr_total += impr * count
+        frames += count
+        log.debug("fMLLR for speaker %s: auxf +%.4f per frame over %.0f frames", spk, impr, count)
+    return trans, impr_total / max(frames, 1e-10), frames
 
 
 # ============================================================================ apply

@@ -249,13 +249,18 @@ class Shard:
         self._graph_pdf_cache[u] = pdfs
         return pdfs
 
-    def _aligned(self):
+    def _aligned_rows(self):
+        """``(utterance indices, their frames' rows, their transition ids)`` of the aligned utterances."""
         us = [i for i, u in enumerate(self.ids) if u in self.ali]
         tids = np.concatenate([self.ali[self.ids[i]] for i in us]) if us else np.zeros(0, np.int32)
-        if len(us) == len(self.ids):  # the usual case: no copy
-            return self.store, tids
         rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in us]) if us else np.zeros(0, np.int64)
-        return self.store[torch.from_numpy(rows)], tids
+        return us, torch.from_numpy(rows.astype(np.int64)), tids
+
+    def _aligned(self):
+        if len(self.ali) == len(self.ids) and all(u in self.ali for u in self.ids):  # the usual case: no copy
+            return self.store, np.concatenate([self.ali[u] for u in self.ids]) if self.ids else np.zeros(0, np.int32)
+        _, rows, tids = self._aligned_rows()
+        return self.store[rows], tids
 
     def accumulate(self, gmm_state: dict) -> Tuple[GmmStats, np.ndarray]:
         gmm = DiagGmmSet.from_state_dict(gmm_state)
@@ -312,10 +317,7 @@ class Shard:
     # ------------------------------------------------------------------ transform statistics
     def _aligned_frames(self, silence_weight: float):
         """Rows of the aligned utterances' frames, their pdfs and weights (``silence_weight`` on silence)."""
-        us = [i for i, u in enumerate(self.ids) if u in self.ali]
-        rows = (torch.from_numpy(np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in us]))
-                if us else torch.zeros(0, dtype=torch.int64))
-        tids = np.concatenate([self.ali[self.ids[i]] for i in us]) if us else np.zeros(0, np.int32)
+        us, rows, tids = self._aligned_rows()
         pdfs = torch.from_numpy(self.tables.pdf[tids].astype(np.int64))
         sil = np.isin(self.tables.phone[tids], self.lang.silence_phones)
         weights = torch.from_numpy(np.where(sil, silence_weight, 1.0))
@@ -351,27 +353,20 @@ class Shard:
         stats.accumulate_gmm(gmm, self.si_store[rows[keep]], pdfs[keep], weights[keep], rand_prune=rand_prune, generator=gen)
         return stats
 
-    def fmllr_stats(self, gmm_state: dict, silence_weight: float, post_gmm_state: Optional[dict] = None) -> dict:
-        """Per-speaker fMLLR statistics of the speaker-independent features under the aligned pdfs.
-
-        Gaussian posteriors come from the current features (adapted, where fMLLR is set) under
-        ``gmm``, or from the speaker-independent features under ``post_gmm`` when given.
-        """
+    def fmllr_stats(self, gmm_state: dict, silence_weight: float) -> dict:
+        """Per-speaker fMLLR statistics of the speaker-independent features under the aligned pdfs,
+        with the Gaussian posteriors of the current features (adapted, where fMLLR is set)."""
         from .fmllr import FmllrStats
 
         gmm = DiagGmmSet.from_state_dict(gmm_state)
-        post_gmm = DiagGmmSet.from_state_dict(post_gmm_state) if post_gmm_state is not None else None
         us, rows, pdfs, weights = self._aligned_frames(silence_weight)
+        speaker_of_row = np.repeat([self.speakers[i] for i in us], [self.offsets[i + 1] - self.offsets[i] for i in us])
         out: Dict[str, FmllrStats] = {}
-        start = 0
-        for i in us:
-            a, b = self.offsets[i], self.offsets[i + 1]
-            n = int(b - a)
-            st = out.setdefault(self.speakers[i], FmllrStats.zeros(gmm.dim))
-            post_feats = self.si_store[a:b] if post_gmm is not None else self.store[a:b]
-            st.accumulate_gmm(gmm, self.si_store[a:b], pdfs[start : start + n], weights[start : start + n],
-                              post_feats=post_feats, post_gmm=post_gmm)
-            start += n
+        for spk in sorted(set(speaker_of_row)):  # one accumulation over all of a speaker's frames
+            sel = torch.from_numpy(speaker_of_row == spk)
+            r = rows[sel]
+            out[spk] = FmllrStats.zeros(gmm.dim)
+            out[spk].accumulate_gmm(gmm, self.si_store[r], pdfs[sel], weights[sel], post_feats=self.store[r])
         return out
 
     def accumulate_two_feats(self, gmm_state: dict) -> GmmStats:

@@ -233,8 +233,7 @@ def two_pass_fmllr(pool: ShardPool, model: GmmModel, opts: AlignOptions, fmllr: 
     Returns ``(SpeakerTransforms, auxf improvement per frame, frames)``; the caller aligns again."""
     pool.call("set_fmllr", None)
     pool.call("align", model.ali_gmm.state_dict(), opts)
-    trans, impr, frames = estimate_speaker_transforms(pool, model.gmm, fmllr.silence_weight, fmllr.update_iters,
-                                                      fmllr.min_count)
+    trans, impr, frames = estimate_speaker_transforms(pool, model.gmm, fmllr)
     pool.call("set_fmllr", dict(trans.items()))
     return trans, impr, frames
 
@@ -339,29 +338,20 @@ def train_lda_mllt(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: Lda
     return model
 
 
-def estimate_speaker_transforms(pool: ShardPool, gmm: DiagGmmSet, silence_weight: float, update_iters: int,
-                                min_count: float, init=None):
+def estimate_speaker_transforms(pool: ShardPool, gmm: DiagGmmSet, options: FmllrOptions, init=None):
     """Per-speaker fMLLR of the shards' speaker-independent features under ``gmm`` and the
     current alignments (speakers split over shards are summed). Returns
     ``(SpeakerTransforms, mean auxf improvement per frame, frames)``."""
-    from .fmllr import SpeakerTransforms, estimate_fmllr
+    from .fmllr import estimate_transforms
 
     merged = {}
-    for part in pool.call("fmllr_stats", gmm.state_dict(), silence_weight):
+    for part in pool.call("fmllr_stats", gmm.state_dict(), options.silence_weight):
         for spk, st in part.items():
             if spk in merged:
                 merged[spk].add_(st)
             else:
                 merged[spk] = st
-    trans = SpeakerTransforms()
-    impr_total, frames = 0.0, 0.0
-    for spk in sorted(merged):
-        w0 = init[spk] if init is not None and spk in init else None
-        w, impr, count = estimate_fmllr(merged[spk], num_iters=update_iters, init=w0, min_count=min_count)
-        trans[spk] = w
-        impr_total += impr * count
-        frames += count
-    return trans, impr_total / max(frames, 1e-10), frames
+    return estimate_transforms(merged, options, init)
 
 
 def train_sat(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: SatConfig = SatConfig(), num_jobs: int = 2,
@@ -370,10 +360,10 @@ def train_sat(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: SatConfi
     a SAT source aligns in two passes, as Kaldi's ``align_fmllr.sh`` before tri4b)."""
     exp_dir, write, ids, lang, topo, src = _start(exp_dir, config, cuts_path, cut_ids, lang_dir, src_dir)
     t0 = time.time()
+    fmllr_options = FmllrOptions(config.silence_weight, config.fmllr_update_iters, config.fmllr_min_count)
     with ShardPool(make_shards(cuts_path, ids, num_jobs, cmvn_path, lang_dir, src.feature_config)) as pool:
         _align_with_source(pool, src, src_dir, config, write, allow_sat=True)
-        trans, impr, frames = estimate_speaker_transforms(pool, src.gmm, config.silence_weight, config.fmllr_update_iters,
-                                                          config.fmllr_min_count)
+        trans, impr, frames = estimate_speaker_transforms(pool, src.gmm, fmllr_options)
         write(f"fMLLR from {src_dir}: {len(trans)} speakers, auxf +{impr:.4f} per frame over {frames:.0f} frames")
         pool.call("set_fmllr", dict(trans.items()))
         ctx_bytes, tm, gmm, var_floor = _build_tree(pool, lang, topo, config, write)
@@ -382,8 +372,7 @@ def train_sat(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: SatConfi
         def fmllr(it, gmm):
             if it not in config.fmllr_iters:
                 return gmm, None
-            trans, impr, frames = estimate_speaker_transforms(pool, gmm, config.silence_weight, config.fmllr_update_iters,
-                                                              config.fmllr_min_count, init=current["trans"])
+            trans, impr, frames = estimate_speaker_transforms(pool, gmm, fmllr_options, init=current["trans"])
             current["trans"] = trans
             pool.call("set_fmllr", dict(trans.items()))
             write(f"iter {it}: fMLLR re-estimated for {len(trans)} speakers, auxf +{impr:.4f} per frame")
@@ -396,7 +385,6 @@ def train_sat(cuts_path, cmvn_path, lang_dir, src_dir, exp_dir, config: SatConfi
         si_floor = _si_var_floor(pool, config.var_floor)
         ali_gmm.update(total, config.min_gaussian_occupancy, 0.0, si_floor)
         write(f"alignment model: log-like/frame {total.log_like / max(total.frames, 1):.4f} (adapted posteriors)")
-    fmllr_options = FmllrOptions(config.silence_weight, config.fmllr_update_iters, config.fmllr_min_count)
     model = GmmModel(ctx_bytes, tm, gmm, src.feature_config, str(Path(lang_dir).resolve()), src.transform, ali_gmm,
                      fmllr_options)
     model.save(exp_dir)

@@ -30,7 +30,7 @@ from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.readers import read_cuts
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
-from .ensemble_training import is_main_process, load_split, start_experiment
+from .ensemble_training import is_main_process, load_split, load_split_for, start_experiment
 from .frame_store import FrameStore
 from .teachers import CachedTeacher, OnlineTeacher
 from .trainer import TrainConfig, hard_label_loss, load_members, resolve_device, save_members, train_stacked
@@ -155,15 +155,6 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
     return {**result, **info}
 
 
-def _trained_on(exp_dir) -> str:
-    """The split a distillation directory's students were trained on (its config.yaml; default train)."""
-    import yaml
-
-    path = Path(exp_dir) / "config.yaml"
-    data = yaml.safe_load(path.read_text()) if path.exists() else {}
-    return ((data or {}).get("distill") or {}).get("train_split", "train")
-
-
 @torch.no_grad()
 def tune_bias(exp_dir, ali_dir, feature_dir, prefix: str, word: str, share: float = 0.9,
               grid: Sequence[float] = tuple(x / 2 for x in range(0, 21))) -> Dict:
@@ -176,9 +167,11 @@ def tune_bias(exp_dir, ali_dir, feature_dir, prefix: str, word: str, share: floa
     """
     from ..utils.config import command_line
 
-    split = _trained_on(exp_dir)
+    from ..features.cmvn_policy import recorded_setting
+
+    split = recorded_setting(exp_dir, "train_split", "train")  # the students' own transfer data
     words = words_of(ali_dir, prefix, split)
-    train = load_split(ali_dir, feature_dir, prefix, split)
+    train = load_split_for(exp_dir, ali_dir, feature_dir, prefix, split)
     has_word = torch.tensor([word in words[u] for u in train.ids])
     utt = train.frame_utterances()
     c = train.num_classes
@@ -189,7 +182,7 @@ def tune_bias(exp_dir, ali_dir, feature_dir, prefix: str, word: str, share: floa
     cfg = model.config
     out = {"word": word, "classes": classes.tolist(), "command": command_line()}
     for split in ("dev", "test"):
-        store = load_split(ali_dir, feature_dir, prefix, split)
+        store = load_split_for(exp_dir, ali_dir, feature_dir, prefix, split)
         logits = torch.cat([model(store.windows(torch.arange(s, min(s + 8192, store.num_frames)), cfg.left_context,
                                                 cfg.right_context)) for s in range(0, store.num_frames, 8192)], dim=1)
         target_in = torch.isin(store.targets, classes)

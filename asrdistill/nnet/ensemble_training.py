@@ -15,6 +15,7 @@ from typing import Dict, Sequence
 
 import torch
 
+from ..utils.errors import UserError
 from ..utils.atomic import atomic_path, atomic_write_text
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
@@ -29,6 +30,13 @@ def load_split(ali_dir, feature_dir, prefix: str, split: str, cmvn: bool = True)
     from ..features.cmvn_policy import cmvn_file
 
     return FrameStore.from_alignment(ali_dir, prefix, split, cmvn_file(feature_dir, prefix, split, cmvn))
+
+
+def load_split_for(exp_dir, ali_dir, feature_dir, prefix: str, split: str) -> FrameStore:
+    """A split's frames for evaluating the model in ``exp_dir``: normalized as it was trained (``cmvn`` record)."""
+    from ..features.cmvn_policy import recorded_cmvn
+
+    return load_split(ali_dir, feature_dir, prefix, split, recorded_cmvn(exp_dir))
 
 
 def save_experiment_config(exp_dir: Path, **configs) -> None:
@@ -47,7 +55,7 @@ def save_experiment_config(exp_dir: Path, **configs) -> None:
 RESUMABLE_DIFFERENCES = ("member_offset", "num_members", "device", "checkpoint_every")
 
 
-class ExperimentMismatch(ValueError):
+class ExperimentMismatch(UserError):
     """A run into an experiment folder that holds a run with other settings."""
 
 
@@ -139,9 +147,6 @@ def evaluate_members(exp_dir, ali_dir, feature_dir, prefix: str, splits: Sequenc
     from ..utils.config import command_line
     from .phone_accuracy import evaluate_levels, pdf_classes, tree_dir_of
 
-    from ..features.cmvn_policy import recorded_cmvn
-
-    use_cmvn = recorded_cmvn(exp_dir)  # evaluated with the normalization it was trained with
     model = load_members(exp_dir)
     dev = resolve_device(device)
     model.to(dev)
@@ -160,7 +165,7 @@ def evaluate_members(exp_dir, ali_dir, feature_dir, prefix: str, splits: Sequenc
             tables = classes.tables()
     out = {}
     for split in splits:
-        store = load_split(ali_dir, feature_dir, prefix, split, use_cmvn)
+        store = load_split_for(exp_dir, ali_dir, feature_dir, prefix, split)
         out[split] = evaluate_levels(model, store, model.config.left_context, model.config.right_context, dev, tables)
     if classes is not None:
         out["phone_classes"] = {"tree_dir": str(tree_dir), "tree_dir_resolved": str(tree_dir.resolve()),

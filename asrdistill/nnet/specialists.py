@@ -366,7 +366,7 @@ def evaluate_specialists(exp_dir, ali_dir, feature_dir, prefix: str, splits=("de
     ``exp_dir/specialist_accuracy.json``.
     """
     from ..utils.config import command_line
-    from .ensemble_training import load_split
+    from .ensemble_training import load_split_for
 
     system = SpecialistSystem(exp_dir, top_n, solver)
     cfg = system.config
@@ -374,7 +374,7 @@ def evaluate_specialists(exp_dir, ali_dir, feature_dir, prefix: str, splits=("de
     out: Dict[str, object] = {"top_n": top_n, "solver": solver, "specialists": system.membership.shape[0],
                               "command": command_line()}
     for split in splits:
-        store = load_split(ali_dir, feature_dir, prefix, split)
+        store = load_split_for(exp_dir, ali_dir, feature_dir, prefix, split)
         before, after, n_active = [], [], 0
         for s in range(0, store.num_frames, chunk):
             frames = torch.arange(s, min(s + chunk, store.num_frames))
@@ -413,11 +413,11 @@ def cluster_generalist_classes(generalist_dir, member: int, ali_dir, feature_dir
     (JSON) and a readable listing ``out.with_suffix('.txt')`` (subsets, most confused pairs)."""
     from ..utils.config import command_line
     from .class_clusters import ClusterConfig, cluster_classes
-    from .ensemble_training import load_split
+    from .ensemble_training import load_split_for
 
     config = config or ClusterConfig()
     net = load_members(generalist_dir).member(member).eval()
-    store = load_split(ali_dir, feature_dir, prefix, split)
+    store = load_split_for(generalist_dir, ali_dir, feature_dir, prefix, split)
     cfg = net.config
     probs = torch.cat([torch.softmax(net(store.windows(torch.arange(s, min(s + 8192, store.num_frames)), cfg.left_context,
                                                        cfg.right_context)), -1) for s in range(0, store.num_frames, 8192)])

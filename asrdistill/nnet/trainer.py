@@ -283,7 +283,8 @@ def train_stacked(
     history: List[dict] = []
     step = 0
     # separate jobs training other members into the same directory keep their own checkpoints
-    ckpt = exp_dir / ("checkpoint.pt" if config.member_offset == 0 else f"checkpoint.m{config.member_offset}.pt")
+    suffix = "" if config.member_offset == 0 else f".m{config.member_offset}"
+    ckpt = exp_dir / f"checkpoint{suffix}.pt"
     if ckpt.exists():
         with reading(ckpt, "training checkpoint"):
             state = torch.load(ckpt, weights_only=False, map_location=device)
@@ -306,8 +307,7 @@ def train_stacked(
         with atomic_path(ckpt) as tmp:
             torch.save(state, tmp)
 
-    writer = _Writer(exp_dir, rank == 0, "scalars.jsonl" if config.member_offset == 0 else
-                     f"scalars.m{config.member_offset}.jsonl", resume_step=step)
+    writer = _Writer(exp_dir, rank == 0, f"scalars{suffix}.jsonl", resume_step=step)
 
     def batch_index(s: int) -> Tensor:
         idx = sampler(s)

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
-from typing import Iterator
 
 FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
-
-
-@contextlib.contextmanager
-def log_to_file(path) -> Iterator[Path]:
-    """Copy every log record of the body to ``path`` (appended: a resumed run adds to its log)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
-    handler.setFormatter(logging.Formatter(FORMAT))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield path
-    finally:
-        root.removeHandler(handler)
-        handler.close()
 
 
 class _ExperimentLog(logging.FileHandler):

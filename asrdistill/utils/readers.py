@@ -15,8 +15,10 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
+from .errors import UserError
 
-class CorruptFileError(ValueError):
+
+class CorruptFileError(UserError):
     """A file that exists but cannot be read (truncated, corrupt, or not what it should be)."""
 
 
@@ -30,7 +32,7 @@ def reading(path, what: str = "file", where: str = "") -> Iterator[None]:
     """
     try:
         yield
-    except (FileNotFoundError, CorruptFileError, KeyboardInterrupt):
+    except (FileNotFoundError, CorruptFileError):
         raise
     except Exception as e:  # noqa: BLE001 - any failure of a reader means the file is unusable
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""

@@ -473,6 +473,18 @@ def test_missing_cmvn_is_an_error_unless_asked_for(ensemble, tmp_path):
     r = run(cli, ["train", "evaluate", "--exp-dir", str(root / "ens"), "--ali-dir", str(ali), "--feature-dir", str(feats),
                   "--prefix", "fsdd", "--splits", "test"])
     assert r.exit_code != 0 and "fsdd_cmvn_test.json does not exist" in r.output and "--no-cmvn" in r.output, r.output
+    # every evaluation of a trained model (bias tuning, specialists, clustering) loads features as it was trained
+    from asrdistill.nnet.ensemble_training import load_split_for
+
+    for trained_with_cmvn in (True, False):
+        d = tmp_path / f"trained_{trained_with_cmvn}"
+        d.mkdir()
+        (d / "config.yaml").write_text(f"distill:\n  cmvn: {str(trained_with_cmvn).lower()}\n")
+        if trained_with_cmvn:
+            with pytest.raises(FileNotFoundError, match="fsdd_cmvn_test.json does not exist"):
+                load_split_for(d, ali, feats, "fsdd", "test")
+        else:
+            assert load_split_for(d, ali, feats, "fsdd", "test").num_frames > 0
     graph = root / "graph"
     if not (graph / "HCLG.fst").exists():
         from asrdistill.decode.graph import make_graph
