@@ -10,8 +10,6 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
