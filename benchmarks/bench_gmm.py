@@ -28,7 +28,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(1)
 
-    from lhotse import CutSet
+    from asrdistill.utils.readers import read_cuts
 
     from asrdistill.gmm.diag_gmm import DiagGmmSet
     from asrdistill.gmm.model import GmmModel
@@ -36,7 +36,7 @@ def main():
 
     model = GmmModel.load(args.model_dir)
     cuts = args.feature_dir / f"{args.prefix}_cuts_train.jsonl.gz"
-    ids = [c.id for c in CutSet.from_file(cuts)][: args.num_utts]
+    ids = [c.id for c in read_cuts(cuts)][: args.num_utts]
     spec = make_shards(cuts, ids, 1, args.feature_dir / f"{args.prefix}_cmvn_train.json", model.lang_dir,
                        model.feature_config)[0]
     shard = Shard(spec)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from . import real_system
+
 ROOT = Path(__file__).resolve().parents[1]
 FSDD_DIR = Path(os.environ.get("ASRDISTILL_FSDD_DIR", ROOT.parent / "shared" / "data" / "fsdd"))
 
@@ -37,3 +39,9 @@ def copy_takes(fsdd_dir: Path, dest: Path, names) -> Path:
     for name in names:
         shutil.copy(fsdd_dir / "recordings" / name, rec / name)
     return dest
+
+
+#: The small real GMM system and ensemble (session fixtures, see tests/real_system.py).
+system = real_system.system
+ensemble = real_system.ensemble
+tri_graph = real_system.tri_graph

@@ -35,9 +35,12 @@ _COMMANDS: Dict[str, Tuple[str, str]] = {
     "decode": ("decode", "decode"),
     "score": ("decode", "score"),
     "report": ("report", "report"),
+    "report-cv": ("report_cv", "report_cv"),
     "train": ("train", "train"),
     "distill": ("distill", "distill"),
     "specialists": ("specialists", "specialists"),
+    "export": ("export", "export"),
+    "transcribe": ("transcribe", "transcribe"),
 }
 
 

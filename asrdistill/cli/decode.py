@@ -62,7 +62,7 @@ def graph_cmd(config, lang_dir: Path, model_dir: Path, arpa: Path, out_dir: Opti
 
     out_dir = out_dir or model_dir / "graph"
     stats = make_graph(lang_dir, model_dir, arpa, out_dir, config)
-    click.echo(" ".join(f"{k}: {v['states']} states, {v['arcs']} arcs;" for k, v in stats.items() if isinstance(v, dict))
+    click.echo(" ".join(f"{k}: {v['states']} states, {v['arcs']} arcs;" for k, v in stats.items() if isinstance(v, dict) and "states" in v)
                + f" -> {out_dir}")
 
 
@@ -236,3 +236,109 @@ def _score_members(dev_dir: str, test_dir: str, members: str) -> None:
 def score(dev_dir: str, test_dir: str, members: str) -> None:
     """Apply the acoustic scale that is best on dev to test; writes TEST_DIR/best.json."""
     _score_members(dev_dir, test_dir, members)
+
+
+# --- lattices (issue 14): decode once, score a grid of LM weights x penalties, rescore --------------------------------
+from ..decode.lattice_decoder import LatticeDecodeConfig  # noqa: E402
+from ..decode.lattice_scoring import LatticeScoringConfig  # noqa: E402
+
+
+@decode.command("lattices")
+@_feature_dir
+@_prefix
+@click.option("--split", default="dev,test", help="Comma-separated splits to decode (--out-dir with {split}).")
+@click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("exp/tri"),
+              help="Acoustic model (a GMM system without SAT, or a network).")
+@click.option("--model-kind", type=click.Choice(["gmm", "nnet"]), default="gmm", help="Kind of acoustic model.")
+@click.option("--tree-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="nnet: the GMM system of the network's outputs [default: exp/tri].")
+@click.option("--members", default="", help="nnet: comma-separated member indices to combine (default: all).")
+@click.option("--combine", type=click.Choice(["arithmetic", "geometric"]), default="arithmetic",
+              help="nnet: how members' posteriors are combined.")
+@click.option("--graph-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Default: the model's (nnet: the tree's) graph directory.")
+@click.option("--out-dir", default=None, help="Default: MODEL_DIR/decode_lat_{split}.")
+@click.option("--num-jobs", "-j", type=int, default=2, help="Parallel worker processes.")
+@with_config(LatticeDecodeConfig)
+def lattices_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir, members, combine, graph_dir, out_dir,
+                 num_jobs) -> None:
+    """Decode each split once into lattices (OUT_DIR/lat.npz, see asrdistill.decode.lattice)."""
+    from ..decode.lattice_decoder import decode_lattices
+    from ..features.cmvn_policy import check_cmvn_matches, cmvn_file
+
+    splits = [x for x in split.split(",") if x]
+    out_tpl = out_dir or str(model_dir / "decode_lat_{split}")
+    if not splits or (len(splits) > 1 and "{split}" not in out_tpl):
+        raise click.UsageError("several splits need {split} in --out-dir")
+    if model_kind == "gmm" and _is_sat(model_dir):
+        raise click.UsageError(f"{model_dir} is a SAT system: lattices of two-pass decoding are not supported yet")
+    tree_dir = (tree_dir or Path("exp/tri")) if model_kind == "nnet" else None
+    graph = graph_dir or (model_dir if model_kind == "gmm" else tree_dir) / "graph"
+    try:
+        check_cmvn_matches(model_dir, config.cmvn)
+        for sp in splits:
+            cuts = feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz"
+            if not cuts.exists():
+                raise click.ClickException(f"{cuts} does not exist")
+            spec = {"kind": model_kind, "model_dir": str(model_dir),
+                    "cmvn": str(cmvn_file(feature_dir, prefix, sp, config.cmvn)) if config.cmvn else None,
+                    "tree_dir": str(tree_dir) if tree_dir else None, "combine": combine,
+                    "members": _member_indices(members, model_dir) if members and model_kind == "nnet" else None}
+            s = decode_lattices(spec, graph, cuts, out_tpl.replace("{split}", sp), config, num_jobs)
+            click.echo(f"{sp}: {s['utterances']} lattices, {s['arcs_per_frame']:.1f} arcs/frame, "
+                       f"RTF {s['score_rtf'] + s['search_rtf']:.4f} -> {out_tpl.replace('{split}', sp)}/lat.npz")
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e))
+
+
+@decode.command("score-lattices")
+@_feature_dir
+@_prefix
+@click.option("--split", default="dev,test", help="Comma-separated splits: tune on the first, apply to the others.")
+@click.option("--lat-dir", default="exp/tri/decode_lat_{split}", show_default=True,
+              help="Directory of each split's lat.npz ({split} replaced).")
+@click.option("--words", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("exp/tri/graph/words.txt"),
+              show_default=True, help="Word symbol table of the graph.")
+@with_config(LatticeScoringConfig)
+def score_lattices_cmd(config, feature_dir, prefix, split, lat_dir, words) -> None:
+    """Best paths over LM weight x word insertion penalty (Kaldi's score.sh); best on the first split applied
+    to the others (their best.json)."""
+    from ..decode.lattice_scoring import score_split, tune_and_apply
+
+    splits = [x for x in split.split(",") if x]
+    if len(splits) > 1 and "{split}" not in lat_dir:
+        raise click.UsageError("several splits need {split} in --lat-dir")
+    try:
+        res = {sp: score_split(lat_dir.replace("{split}", sp), feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz", words, sp,
+                               config) for sp in splits}
+        for sp in splits[1:]:
+            out = tune_and_apply(lat_dir.replace("{split}", splits[0]), lat_dir.replace("{split}", sp), res[splits[0]],
+                                 res[sp])
+            click.echo(f"{sp}: LM weight {out['lm_weight']:g}, penalty {out['word_ins_penalty']:g} (best on "
+                       f"{splits[0]}): {splits[0]} {out['dev']['line']}\n{sp} {out['test']['line']}")
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e))
+
+
+@decode.command("rescore")
+@click.option("--lat-dir", required=True, help="Directory of lat.npz decoded with the old LM's graph ({split} allowed).")
+@click.option("--out-dir", required=True, help="Directory of the rescored lat.npz ({split} allowed).")
+@click.option("--split", default="", help="Comma-separated splits replacing {split} in the directories.")
+@click.option("--old-lm", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="ARPA LM of the decoding graph.")
+@click.option("--new-lm", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="ARPA LM to rescore with (plain or .gz).")
+@click.option("--words", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("exp/tri/graph/words.txt"),
+              show_default=True, help="Word symbol table of the graph.")
+def rescore_cmd(lat_dir, out_dir, split, old_lm, new_lm, words) -> None:
+    """Replace the old LM's cost in each lattice by the new LM's (Kaldi's lmrescore.sh); score with score-lattices."""
+    from ..decode.rescore import rescore_dir
+
+    splits = [x for x in split.split(",") if x] or [""]
+    try:
+        for sp in splits:
+            src, dst = lat_dir.replace("{split}", sp), out_dir.replace("{split}", sp)
+            info = rescore_dir(src, dst, old_lm, new_lm, words)
+            click.echo(f"{src} -> {dst}/lat.npz ({info['arcs_per_frame']:.1f} arcs/frame, {info['rescore_seconds']:.1f} s)")
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e))

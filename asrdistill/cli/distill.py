@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..nnet.distillation import DistillConfig
+from ..nnet.configs import DistillConfig
 from ..utils.config import with_config
 from .train import DnnOptions, common_options, dnn_from_options, evaluate_and_echo, evaluate_option, overwrite_option
 

@@ -8,7 +8,7 @@ import click
 
 from ..features.fbank import FbankConfig
 from ..utils.config import with_config
-from ..utils.readers import read_cuts
+from ..utils.readers import read_cuts, write_cuts
 
 _splits = click.option(
     "--splits", default="train,dev,test", help="Comma-separated splits ({prefix}_cuts_{split}.jsonl.gz)."
@@ -97,8 +97,6 @@ def subset_cmd(feature_dir: Path, prefix: str, split: str, num_cuts: int, select
     import random
     import shutil
 
-    from lhotse import CutSet
-
     from ..utils.atomic import atomic_path
 
     src = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
@@ -111,8 +109,7 @@ def subset_cmd(feature_dir: Path, prefix: str, split: str, num_cuts: int, select
         chosen = sorted(cuts, key=lambda c: (c.duration, c.id))[:num_cuts]
     else:
         chosen = random.Random(seed).sample(cuts, num_cuts)
-    with atomic_path(feature_dir / f"{prefix}_cuts_{out_split}.jsonl.gz") as tmp:
-        CutSet.from_cuts(sorted(chosen, key=lambda c: c.id)).to_file(tmp)
+    write_cuts(sorted(chosen, key=lambda c: c.id), feature_dir / f"{prefix}_cuts_{out_split}.jsonl.gz")
     cmvn = feature_dir / f"{prefix}_cmvn_{split}.json"
     if cmvn.exists():
         with atomic_path(feature_dir / f"{prefix}_cmvn_{out_split}.json") as tmp:

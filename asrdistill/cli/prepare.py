@@ -8,6 +8,7 @@ from typing import Optional
 import click
 
 from ..data.fsdd import FsddConfig
+from ..data.kaldi_dir import KaldiImportConfig
 from ..data.librispeech import LibriSpeechConfig
 from ..lang.lang_dir import LangConfig
 from ..utils.config import with_config
@@ -38,13 +39,28 @@ def prepare() -> None:
     default=Path("data/manifests"),
     help="Where the manifests are written.",
 )
+@click.option("--folds", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A leave-one-speaker-out folds file (asrdistill.data.folds); with --fold, its split replaces "
+                   "the train/dev/test speakers.")
+@click.option("--fold", type=click.IntRange(min=0), default=None, help="The fold of --folds to prepare.")
 @with_config(FsddConfig)
-def prepare_fsdd_cmd(config: FsddConfig, corpus_dir: Optional[Path], download_dir: Path, output_dir: Path) -> None:
+def prepare_fsdd_cmd(config: FsddConfig, corpus_dir: Optional[Path], download_dir: Path, output_dir: Path,
+                     folds: Optional[Path], fold: Optional[int]) -> None:
     """Free Spoken Digit Dataset: speaker-independent splits plus connected-digit utterances."""
+    import dataclasses
+
     from ..data.audio_check import AudioError
     from ..data.cuts import format_summary
+    from ..data.folds import FoldsError, fold_speakers
     from ..data.fsdd import download_fsdd, prepare_fsdd, summarize_splits
 
+    if (folds is None) != (fold is None):
+        raise click.UsageError("--folds and --fold go together")
+    if folds is not None:
+        try:  # the saved prepare_config.yaml holds the fold's speakers as plain lists
+            config = dataclasses.replace(config, **fold_speakers(folds, fold))
+        except FoldsError as e:
+            raise click.ClickException(str(e))
     if corpus_dir is None:
         corpus_dir = download_fsdd(download_dir)
     try:
@@ -122,3 +138,52 @@ def prepare_librispeech_cmd(config, corpus_dir, download_dir, output_dir) -> Non
     except (DownloadError, FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e))
     click.echo(format_summary({split: summarize(split, c) for split, c in cuts.items()}))
+
+
+@prepare.command("kaldi")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="A Kaldi data directory (wav.scp; text, utt2spk, spk2utt, segments, reco2dur as present).")
+@click.option("--split", required=True, help="The split it becomes (train, dev, test, ...).")
+@click.option("--prefix", default="corpus", help="Corpus prefix of the manifest file names.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/manifests"),
+              help="Where the manifests are written.")
+@with_config(KaldiImportConfig)
+def prepare_kaldi_cmd(config, data_dir: Path, split: str, prefix: str, output_dir: Path) -> None:
+    """A Kaldi data directory as a split's manifests (checked as validate_data_dir.sh; --skip-bad drops bad entries)."""
+    from ..data.cuts import format_summary, summarize
+    from ..data.kaldi_dir import import_kaldi_dir
+
+    cuts = import_kaldi_dir(data_dir, output_dir, prefix, split, config)
+    click.echo(format_summary({split: summarize(split, cuts)}))
+
+
+@prepare.command("manifests")
+@click.option("--recordings", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A lhotse recordings manifest.")
+@click.option("--supervisions", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A lhotse supervisions manifest (text and speaker of each utterance).")
+@click.option("--split", required=True, help="The split it becomes (train, dev, test, ...).")
+@click.option("--prefix", default="corpus", help="Corpus prefix of the manifest file names.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/manifests"),
+              help="Where the manifests are written.")
+def prepare_manifests_cmd(recordings: Path, supervisions: Path, split: str, prefix: str, output_dir: Path) -> None:
+    """Existing lhotse recordings/supervisions manifests as a split's manifests (one cut per supervision)."""
+    from ..data.cuts import format_summary, summarize
+    from ..data.kaldi_dir import import_manifests
+
+    cuts = import_manifests(recordings, supervisions, output_dir, prefix, split)
+    click.echo(format_summary({split: summarize(split, cuts)}))
+
+
+@prepare.command("to-kaldi")
+@click.option("--recordings", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A lhotse recordings manifest.")
+@click.option("--supervisions", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A lhotse supervisions manifest.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The Kaldi data directory to write.")
+def prepare_to_kaldi_cmd(recordings: Path, supervisions: Path, data_dir: Path) -> None:
+    """Manifests as a Kaldi data directory (wav.scp, text, utt2spk, spk2utt, reco2dur; segments if needed)."""
+    from ..data.kaldi_dir import export_kaldi_dir
+
+    click.echo(f"-> {export_kaldi_dir(recordings, supervisions, data_dir)}")

@@ -496,6 +496,9 @@ def report(exp_dir: Path, title: str, out: Path, before: Optional[Path]) -> None
     from .report_specialists import specialist_sections
 
     lines += specialist_sections(exp_dir, title)
+    deployment = exp_dir / "deployment" / "table.md"  # benchmarks/bench_transcribe.py (recipes/deployment_table.sh)
+    if deployment.is_file():
+        lines += ["## Deployment: exported networks on one CPU thread", "", deployment.read_text().rstrip(), ""]
     reports = [r for d in _experiment_dirs(exp_dir) for r in sorted(d.glob("ali/report_*.txt"))]
     if reports:
         lines += ["## Forced alignments (DNN targets)", "",

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..nnet.class_clusters import ClusterConfig
-from ..nnet.specialists import SpecialistConfig
+from ..nnet.configs import ClusterConfig, SpecialistConfig
 from ..utils.config import with_config
 from .train import common_options, overwrite_option
 

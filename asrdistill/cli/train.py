@@ -21,8 +21,7 @@ from typing import ClassVar, Optional, Tuple
 
 import click
 
-from ..nnet.dnn import INIT_CHOICES, PRESETS
-from ..nnet.trainer import TrainConfig  # imports torch (the config class lives with the trainer)
+from ..nnet.configs import INIT_CHOICES, PRESETS, TrainConfig
 from ..utils.config import with_config
 
 _common = [

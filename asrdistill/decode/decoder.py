@@ -5,11 +5,16 @@ The Kaldi decoders read acoustic scores through ``DecodableCtc``: a
 log-likelihood of transition id ``j + 1``, i.e. of its pdf.
 
 The ``k2`` backend runs k2's pruned intersection (``k2py.AlignSegments``, the C++ of
-upstream k2) on the same graph. k2 treats label 0 as a real symbol, so the graph's
-epsilon arcs (which carry no words in HCLG) are removed first. k2py reports words with
-consecutive repeats merged ("ZERO ZERO" as one token), so words are read from the
-per-frame best path instead: every arc that carries a word gets a label of its own
-(scored like its transition id), and the frames that take such labels spell the words.
+upstream k2) on the same graph, built once per process from the HCLG object (read from
+its binary file) through numpy arrays: an acceptor over transition ids, so the score
+matrix is ``(T, num_transition_ids + 1)`` whatever the vocabulary. k2 treats label 0 as a
+real symbol, so the acceptor is HCLG's input side with its epsilons removed. k2py
+reports words with consecutive repeats merged ("ZERO ZERO" as one token), so the words
+are the output labels of the best path instead, as icefall reads them: the best path's
+transition ids (one per frame) are composed with HCLG and the output labels of the
+cheapest matching path are read (the same path: equal input, equal acoustic
+score; only exact ties between homophones could differ). k2py takes graphs only as text
+(``CreateFsaVecFromStr``), formatted from the arrays in C.
 """
 
 from __future__ import annotations
@@ -84,54 +89,68 @@ class K2Search:
         import k2py
         import kaldifst
 
-        g = graph.copy()
-        kaldifst.rmepsilon(g)
-        arcs, finals = [], []
-        for line in g.to_str().splitlines():
-            parts = line.split()
-            if len(parts) >= 4:
-                src, dst, ilabel, olabel = (int(x) for x in parts[:4])
-                arcs.append((src, dst, ilabel, olabel, float(parts[4]) if len(parts) > 4 else 0.0))
-            elif parts:
-                finals.append((int(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0))
-        if any(a[2] == 0 for a in arcs):
-            raise ValueError("the graph has input-epsilon arcs carrying words; k2 needs them removed")
+        from .fst_arrays import FstArrays
+
+        self.fst = graph.copy()  # words: its output labels on the best path over the frames' transition ids
+        kaldifst.arcsort(self.fst, sort_type="ilabel")
+        # the acceptor k2 searches: HCLG's input side, epsilons removed (k2 has none)
+        a = FstArrays.from_fst(graph)
+        a = FstArrays(a.start, a.final, a.src, a.ilabel, a.ilabel, a.weight, a.dst).to_fst()
+        kaldifst.rmepsilon(a)
+        a = FstArrays.from_fst(a)
+        if a.start < 0:
+            raise ValueError("the decoding graph is empty")
         # k2: start state 0, arcs sorted by source state, one final state (the last) reached by label -1
-        start = g.start
-        renum = lambda q: 0 if q == start else (start if q == 0 else q)  # noqa: E731
-        num_states = max([max(a[0], a[1]) for a in arcs] + [f[0] for f in finals]) + 1
-        # word arcs get labels num_transition_ids + 1, + 2, ...; column_of maps a label to its score column
-        column_of = list(range(num_transition_ids + 1))
-        self.word_of_label = {}
-        rows = []
-        for src, dst, ilabel, olabel, w in arcs:
-            label = ilabel
-            if olabel != 0:
-                label = len(column_of)
-                column_of.append(ilabel)
-                self.word_of_label[label] = olabel
-            rows.append((renum(src), renum(dst), label, olabel, -w))
-        rows += [(renum(q), num_states, -1, -1, -w) for q, w in finals]
-        rows.sort(key=lambda r: r[0])
-        text = "\n".join(f"{a} {b} {c} {d} {e}" for a, b, c, d, e in rows) + f"\n{num_states}"
-        self.graph = k2py.CreateFsaVecFromStr(text, num_states, False)
-        self.column_of = np.asarray(column_of, dtype=np.int64)
+        renum = np.arange(a.num_states)
+        renum[[0, a.start]] = renum[[a.start, 0]]
+        finals = np.nonzero(np.isfinite(a.final))[0]
+        n = a.num_states
+        src = np.concatenate([renum[a.src], renum[finals]])
+        dst = np.concatenate([renum[a.dst], np.full(len(finals), n)])
+        label = np.concatenate([a.ilabel, np.full(len(finals), -1)])
+        score = np.concatenate([-a.weight, -a.final[finals]]).astype(np.float64)
+        order = np.argsort(src, kind="stable")
+        self.graph = k2py.CreateFsaVecFromStr(_acceptor_text(src[order], dst[order], label[order], score[order], n), n, True)
+        self.num_transition_ids = num_transition_ids
         self.config = config
 
     def decode(self, scores: np.ndarray) -> DecodeResult:
         import k2py
 
-        full = np.concatenate([np.full((scores.shape[0], 1), -1e10, dtype=np.float32), scores.astype(np.float32)], 1)
-        ext = np.ascontiguousarray(full[:, self.column_of])
         c = self.config
-        _, labels = k2py.AlignSegments(self.graph, ext, c.beam, c.lattice_beam, c.min_active, c.max_active, True, False)
+        full = np.empty((scores.shape[0], scores.shape[1] + 1), dtype=np.float32)  # column = transition id
+        full[:, 0] = -1e10
+        full[:, 1:] = scores
+        _, labels = k2py.AlignSegments(self.graph, full, c.beam, c.lattice_beam, c.min_active, c.max_active, True, False)
         path = [int(x) for x in labels[0]]
-        if len(path) != scores.shape[0]:  # no final state reached within the beams
-            _, labels = k2py.AlignSegments(self.graph, ext, c.beam, c.lattice_beam, c.min_active, c.max_active, True, True)
+        ok = len(path) == scores.shape[0]
+        if not ok:  # no final state reached within the beams
+            _, labels = k2py.AlignSegments(self.graph, full, c.beam, c.lattice_beam, c.min_active, c.max_active, True, True)
             path = [int(x) for x in labels[0]]
-            ok = False
-        else:
-            ok = True
-        words = [self.word_of_label[l] for l in path if l in self.word_of_label]
-        tids = [int(self.column_of[l]) for l in path]
-        return DecodeResult(words, tids, ok)
+        return DecodeResult(self.words_of(path) if ok else [], path, ok)
+
+    def words_of(self, tids: List[int]) -> List[int]:
+        """Output labels of the graph's best path over the input ``tids`` (one per frame)."""
+        import kaldifst
+
+        if not tids:
+            return []
+        text = "".join(f"{i} {i + 1} {t} {t}\n" for i, t in enumerate(tids)) + f"{len(tids)}\n"
+        frames = kaldifst.compile(text)
+        best = kaldifst.shortest_path(kaldifst.compose(frames, self.fst))
+        if best.num_states == 0:
+            return []
+        ok, _, words, _ = kaldifst.get_linear_symbol_sequence(best)
+        return [w for w in words if w] if ok else []
+
+
+def _acceptor_text(src, dst, label, score, final_state: int, chunk: int = 1 << 20) -> str:
+    """k2's text form of an acceptor, ``src dst label score`` per arc and the final state, formatted by
+    chunks of arcs in C (``%``-formatting), not by a Python loop over arcs."""
+    parts = []
+    for i in range(0, len(src), chunk):
+        rows = np.empty((min(chunk, len(src) - i), 4), dtype=object)
+        rows[:, 0], rows[:, 1], rows[:, 2] = src[i : i + chunk], dst[i : i + chunk], label[i : i + chunk]
+        rows[:, 3] = score[i : i + chunk]
+        parts.append(("%d %d %d %.7g\n" * len(rows)) % tuple(rows.ravel().tolist()))
+    return "".join(parts) + f"{final_state}"

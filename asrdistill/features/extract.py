@@ -57,7 +57,7 @@ from ..data.connected_digits import source_takes
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.config import config_to_dict, load_config, save_config
 from ..utils.processes import process_context
-from ..utils.readers import read_cuts
+from ..utils.readers import read_cuts, write_cuts
 from .fbank import Fbank, FbankConfig, utterance_seed
 
 log = logging.getLogger(__name__)
@@ -200,8 +200,7 @@ def _write_shard(cuts, config, archive: Path, manifest: Path, skipped_path: Path
                 if progress is not None:
                     progress.put(1)
     atomic_write_text(skipped_path, json.dumps(skipped))
-    with atomic_path(manifest) as tmp:  # last: its existence marks the shard done
-        CutSet.from_cuts(out).to_file(tmp)
+    write_cuts(out, manifest)  # last: its existence marks the shard done
     return skipped
 
 
@@ -491,7 +490,6 @@ def compute_features(
     joined = _join_shards(files, [m for _, _, m, _ in shards], [c.id for c in items], [r[0] for r in skipped])
     # the record of the finished job (with its skips) first: a kill before the manifest is in place resumes
     atomic_write_text(files.job, json.dumps(dict(job, skipped=skipped), indent=1))
-    with atomic_path(final) as tmp:
-        joined.to_file(tmp)
+    write_cuts(joined, final)
     _remove(p for _, _, m, sk in shards for p in (m, sk))
     return joined

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..utils.atomic import atomic_path, atomic_write_text
-from ..utils.readers import read_cuts, reading
+from ..utils.readers import read_cuts, reading, write_cuts
 from .fmllr import FmllrOptions
 from .model import GmmModel
 from .shards import AlignOptions, AlignReport, ShardPool, make_shards
@@ -94,8 +94,7 @@ def align_split(model_dir, cuts_path, cmvn_path, out_dir, prefix: str, split: st
     tables = TransitionTables.from_model(model.tm, LangDir(model.lang_dir).topology())
     pdfs = tables.pdf[tids].astype(np.int32)
     SplitAlignment(aligned, offsets, tids, pdfs, model.num_pdfs).save(out_dir / f"{prefix}_ali_{split}.npz")
-    with atomic_path(out_dir / f"{prefix}_cuts_{split}.jsonl.gz") as tmp:
-        cuts.subset(cut_ids=aligned).to_file(tmp)
+    write_cuts(cuts.subset(cut_ids=aligned), out_dir / f"{prefix}_cuts_{split}.jsonl.gz")
     per_leaf = np.bincount(pdfs, minlength=model.num_pdfs)
     phone_lengths = _phone_durations(tids, offsets, tables)
     failed = sorted(set(ids) - set(aligned))

@@ -9,8 +9,12 @@ to a new tree) and sums what comes back. With one job everything runs in-process
 Per utterance, alignment is: all pdf log-likelihoods of all frames with one matrix
 product (:class:`~asrdistill.gmm.diag_gmm.DiagGmmSet`), indexed into a
 ``(T, transition ids)`` score matrix, then Kaldi's Viterbi aligner on the training
-graph (``DecodableCtc`` reads ``M[t, tid - 1]``). Statistics are accumulated over all
-of a shard's frames at once.
+graph (``DecodableCtc`` reads ``M[t, tid - 1]``). Statistics are accumulated over a shard's frames
+in chunks (float64 per chunk only).
+
+Memory: a worker holds its shard's CMVN-normalized fbank once (float32, preallocated from the
+manifest's frame counts and filled cut by cut), the model-space features (float32; a second
+array when fMLLR is set), its alignments and graphs; no float64 copy or squares of all its frames.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from .transitions import TransitionTables
 from .tree import ContextStats, context_dependency_from_bytes
 
 log = logging.getLogger(__name__)
+
+#: Frames gathered at a time by the statistics passes (a multiple of DiagGmmSet.accumulate's chunk, so that the
+#: sums are those of one call over all the frames).
+ROW_CHUNK = 1 << 16
 
 
 @dataclass
@@ -94,19 +102,23 @@ class Shard:
         wanted = set(spec.cut_ids)
         self.ids: List[str] = []
         self.speakers: List[str] = []
-        fbank: List[torch.Tensor] = []
         self.words: List[List[int]] = []
-        for cut in read_cuts(spec.cuts_path):
-            if cut.id not in wanted:
-                continue
+        cuts = [cut for cut in read_cuts(spec.cuts_path) if cut.id in wanted]
+        # one float32 array of the shard's fbank, preallocated from the stored frame counts and filled cut by cut
+        lengths = [cut.features.num_frames if cut.features is not None else 0 for cut in cuts]
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        dim = cuts[0].features.num_features if cuts and cuts[0].features is not None else 0
+        self.fbank_store = torch.empty(int(self.offsets[-1]), dim, dtype=torch.float32) if cuts else torch.zeros(0, 0)
+        for i, cut in enumerate(cuts):
             self.ids.append(cut.id)
             self.speakers.append(cut_speaker(cut))  # the key of its CMVN and fMLLR statistics
-            fbank.append(torch.as_tensor(load_features(cut, cmvn, norm_vars=False), dtype=torch.float32))
+            f = load_features(cut, cmvn, norm_vars=False)
+            if f.shape != (lengths[i], dim):
+                raise ValueError(f"{spec.cuts_path}: cut {cut.id} has {f.shape} stored features, its manifest says "
+                                 f"{(lengths[i], dim)}")
+            self.fbank_store[self.offsets[i]:self.offsets[i + 1]] = torch.from_numpy(f)
             self.words.append(self.lang.word_ids(cut_text(cut), where=f"cut {cut.id}"))
-        lengths = [f.shape[0] for f in fbank]
-        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        self.fbank_store = torch.cat(fbank) if fbank else torch.zeros(0, 0)
-        del fbank
+        del cuts
         self.front_end = GmmFrontEnd(spec.feature_config)
         self.fmllr = None
         self._compute_features()
@@ -123,10 +135,20 @@ class Shard:
 
     def _compute_features(self) -> None:
         """``si_store``: speaker-independent model features; ``store``: with fMLLR where set."""
-        parts = [self.front_end(self.fbank_store[a:b]) for a, b in self._spans()]
-        dim = parts[0].shape[1] if parts else 0
-        self.si_store = torch.cat(parts) if parts else torch.zeros(0, dim)
+        self.si_store = self._per_utterance(lambda u, a, b: self.front_end(self.fbank_store[a:b]))
         self._apply_fmllr()
+
+    def _per_utterance(self, fn) -> torch.Tensor:
+        """``(N, D)`` float32 of ``fn(u, start, end)`` over the utterances, written into one preallocated array."""
+        spans = list(self._spans())
+        if not spans:
+            return torch.zeros(0, 0)
+        first = fn(0, *spans[0])
+        out = torch.empty(int(self.offsets[-1]), first.shape[1], dtype=torch.float32)
+        out[spans[0][0]:spans[0][1]] = first
+        for u, (a, b) in enumerate(spans[1:], start=1):
+            out[a:b] = fn(u, a, b)
+        return out
 
     def _apply_fmllr(self) -> None:
         from .fmllr import apply_fmllr
@@ -134,8 +156,8 @@ class Shard:
         if self.fmllr is None:
             self.store = self.si_store
         else:
-            self.store = torch.cat([apply_fmllr(self.si_store[a:b], self.fmllr[spk])
-                                    for (a, b), spk in zip(self._spans(), self.speakers)]) if self.ids else self.si_store
+            self.store = self._per_utterance(
+                lambda u, a, b: apply_fmllr(self.si_store[a:b], self.fmllr[self.speakers[u]])) if self.ids else self.si_store
         self.feats = [self.store[a:b] for a, b in self._spans()]
 
     def set_front_end(self, feature_config: GmmFeatureConfig, transform=None) -> int:
@@ -176,9 +198,16 @@ class Shard:
     def set_transitions(self, tm) -> None:
         self.tm = tm
 
-    def feature_stats(self, speaker_independent: bool = False) -> Tuple[int, torch.Tensor, torch.Tensor]:
-        allf = (self.si_store if speaker_independent else self.store).double()
-        return allf.shape[0], allf.sum(0), (allf * allf).sum(0)
+    def feature_stats(self, speaker_independent: bool = False, chunk: int = 65536) -> Tuple[int, torch.Tensor, torch.Tensor]:
+        """Frame count, sum and sum of squares (float64) of the features, ``chunk`` frames at a time."""
+        feats = self.si_store if speaker_independent else self.store
+        s = torch.zeros(feats.shape[1], dtype=torch.float64)
+        ss = torch.zeros(feats.shape[1], dtype=torch.float64)
+        for a in range(0, feats.shape[0], chunk):
+            part = feats[a:a + chunk].double()
+            s += part.sum(0)
+            ss += (part * part).sum(0)
+        return feats.shape[0], s, ss
 
     # ------------------------------------------------------------------ alignment
     def equal_align(self, seed: int) -> AlignReport:
@@ -265,8 +294,14 @@ class Shard:
     def accumulate(self, gmm_state: dict) -> Tuple[GmmStats, np.ndarray]:
         gmm = DiagGmmSet.from_state_dict(gmm_state)
         stats = GmmStats.zeros(gmm.num_pdfs, gmm.max_gauss, gmm.dim)
-        feats, tids = self._aligned()
-        gmm.accumulate(feats, torch.from_numpy(self.tables.pdf[tids].astype(np.int64)), stats)
+        if len(self.ali) == len(self.ids) and all(u in self.ali for u in self.ids):  # the usual case: no copy
+            feats, tids = self._aligned()
+            gmm.accumulate(feats, torch.from_numpy(self.tables.pdf[tids].astype(np.int64)), stats)
+        else:  # the aligned utterances' rows, a chunk at a time (a multiple of accumulate's own chunk)
+            _, rows, tids = self._aligned_rows()
+            pdfs = torch.from_numpy(self.tables.pdf[tids].astype(np.int64))
+            for a in range(0, len(rows), ROW_CHUNK):
+                gmm.accumulate(self.store[rows[a:a + ROW_CHUNK]], pdfs[a:a + ROW_CHUNK], stats)
         counts = np.bincount(tids, minlength=self.tm.num_transition_ids + 1).astype(np.float64)
         return stats, counts
 
@@ -279,10 +314,24 @@ class Shard:
             start += n
         return np.concatenate(parts) if parts else np.zeros((0, 4), np.int64)
 
-    def tree_stats(self) -> ContextStats:
-        feats, tids = self._aligned()
-        lengths = [len(self.ali[u]) for u in self.ids if u in self.ali]
-        return ContextStats.from_frames(self.frame_keys(tids, lengths), feats.numpy())
+    def tree_stats(self, chunk_frames: int = 1 << 18) -> ContextStats:
+        """Context statistics of the aligned frames, accumulated over groups of about ``chunk_frames`` frames
+        of whole utterances (contexts need an utterance's neighbouring phones): no copy of all the frames."""
+        aligned = [i for i, u in enumerate(self.ids) if u in self.ali]
+
+        def chunks():
+            group, size = [], 0
+            for k, i in enumerate(aligned):
+                group.append(i)
+                size += int(self.offsets[i + 1] - self.offsets[i])
+                if size >= chunk_frames or k == len(aligned) - 1:
+                    alis = [self.ali[self.ids[j]] for j in group]
+                    keys = self.frame_keys(np.concatenate(alis), [len(a) for a in alis])
+                    feats = torch.cat([self.store[self.offsets[j]:self.offsets[j + 1]] for j in group])
+                    yield keys, feats
+                    group, size = [], 0
+
+        return ContextStats.from_chunks(chunks(), int(self.store.shape[1]))
 
     def convert(self, ctx_bytes: bytes, tm) -> int:
         """Map the alignments onto a new tree and transition model (Kaldi's convert-ali)."""
@@ -350,7 +399,13 @@ class Shard:
         stats = MlltStats.zeros(gmm.dim)
         keep = weights > 0
         gen = torch.Generator().manual_seed(seed)
-        stats.accumulate_gmm(gmm, self.si_store[rows[keep]], pdfs[keep], weights[keep], rand_prune=rand_prune, generator=gen)
+        rows, pdfs, weights = rows[keep], pdfs[keep], weights[keep]
+        # a multiple of accumulate_gmm's own chunk of frames: the same chunks, the same random draws, as one call
+        inner = max(1, 32768 // max(1, gmm.max_gauss))
+        step = inner * max(1, ROW_CHUNK // inner)
+        for a in range(0, len(rows), step):
+            stats.accumulate_gmm(gmm, self.si_store[rows[a:a + step]], pdfs[a:a + step], weights[a:a + step],
+                                 rand_prune=rand_prune, generator=gen, max_pairs=32768)
         return stats
 
     def fmllr_stats(self, gmm_state: dict, silence_weight: float) -> dict:
@@ -375,7 +430,9 @@ class Shard:
         gmm = DiagGmmSet.from_state_dict(gmm_state)
         stats = GmmStats.zeros(gmm.num_pdfs, gmm.max_gauss, gmm.dim)
         us, rows, pdfs, _ = self._aligned_frames(1.0)
-        gmm.accumulate(self.store[rows], pdfs, stats, stats_feats=self.si_store[rows])
+        for a in range(0, len(rows), ROW_CHUNK):  # no copy of all the frames (twice)
+            r = rows[a:a + ROW_CHUNK]
+            gmm.accumulate(self.store[r], pdfs[a:a + ROW_CHUNK], stats, stats_feats=self.si_store[r])
         return stats
 
 

@@ -62,29 +62,60 @@ class ContextStats:
         return cls(np.zeros((0, 4), np.int64), np.zeros(0), np.zeros((0, dim)), np.zeros((0, dim)))
 
     @classmethod
-    def from_frames(cls, keys: np.ndarray, feats: np.ndarray) -> "ContextStats":
-        """Statistics of frames with context ``keys (T, 4)`` and features ``feats (T, D)``."""
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    def from_frames(cls, keys: np.ndarray, feats, chunk: int = 65536) -> "ContextStats":
+        """Statistics of frames with context ``keys (T, 4)`` and features ``feats (T, D)`` (any float type).
+
+        Accumulated ``chunk`` frames at a time in float64: no float64 copy (nor squares) of all the frames.
+        """
+        uniq, inv = _unique_rows(keys)
         inv = torch.from_numpy(inv.reshape(-1))
-        f = torch.as_tensor(feats, dtype=torch.float64)
+        f = torch.as_tensor(feats)
         k = uniq.shape[0]
-        x = torch.zeros(k, f.shape[1], dtype=torch.float64).index_add_(0, inv, f)
-        x2 = torch.zeros(k, f.shape[1], dtype=torch.float64).index_add_(0, inv, f * f)
+        x = torch.zeros(k, f.shape[1], dtype=torch.float64)
+        x2 = torch.zeros(k, f.shape[1], dtype=torch.float64)
+        for s in range(0, f.shape[0], chunk):
+            part, idx = f[s:s + chunk].double(), inv[s:s + chunk]
+            x.index_add_(0, idx, part)
+            x2.index_add_(0, idx, part * part)
         count = torch.bincount(inv, minlength=k).double()
         return cls(uniq.astype(np.int64), count.numpy(), x.numpy(), x2.numpy())
 
+    @classmethod
+    def from_chunks(cls, chunks, dim: int) -> "ContextStats":
+        """Statistics of ``(keys, feats)`` chunks of frames (e.g. groups of utterances), merged chunk by chunk:
+        memory of one chunk plus the contexts seen, whatever the number of frames."""
+        out = cls.empty(dim)
+        for keys, feats in chunks:
+            out = out.merge(cls.from_frames(keys, feats))
+        return out
+
     def merge(self, other: "ContextStats") -> "ContextStats":
-        keys = np.concatenate([self.keys, other.keys])
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
+        keys = np.concatenate([self.keys.reshape(-1, 4), other.keys.reshape(-1, 4)])
+        uniq, inv = _unique_rows(keys)
+        inv = torch.from_numpy(inv.reshape(-1))
         d = max(self.x.shape[1], other.x.shape[1])
-        count = np.zeros(len(uniq))
-        x = np.zeros((len(uniq), d))
-        x2 = np.zeros((len(uniq), d))
-        np.add.at(count, inv, np.concatenate([self.count, other.count]))
-        np.add.at(x, inv, np.concatenate([self.x.reshape(-1, d), other.x.reshape(-1, d)]))
-        np.add.at(x2, inv, np.concatenate([self.x2.reshape(-1, d), other.x2.reshape(-1, d)]))
-        return ContextStats(uniq, count, x, x2)
+        k = len(uniq)
+
+        def add(a, b, shape):
+            both = torch.from_numpy(np.concatenate([a.reshape(shape), b.reshape(shape)]).astype(np.float64))
+            return torch.zeros((k,) + shape[1:], dtype=torch.float64).index_add_(0, inv, both).numpy()
+
+        return ContextStats(uniq.astype(np.int64), add(self.count, other.count, (-1,)), add(self.x, other.x, (-1, d)),
+                            add(self.x2, other.x2, (-1, d)))
+
+
+def _unique_rows(keys: np.ndarray):
+    """``np.unique(keys, axis=0, return_inverse=True)`` of ``(T, 4)`` context keys; small non-negative keys are
+    packed into one int64 per frame first (the same sorted order, without ``axis=0``'s row copies)."""
+    keys = np.asarray(keys)
+    if keys.size and keys.min() >= 0 and keys.max() < (1 << 15):
+        packed = np.zeros(len(keys), np.int64)
+        for c in range(keys.shape[1]):
+            packed = (packed << 15) | keys[:, c].astype(np.int64)
+        uniq, inv = np.unique(packed, return_inverse=True)
+        cols = [(uniq >> (15 * (keys.shape[1] - 1 - c))) & ((1 << 15) - 1) for c in range(keys.shape[1])]
+        return np.stack(cols, 1).astype(np.int64), inv
+    return np.unique(keys, axis=0, return_inverse=True)
 
 
 def gaussian_log_likelihood(count: torch.Tensor, x: torch.Tensor, x2: torch.Tensor, var_floor: float = 1e-3) -> torch.Tensor:

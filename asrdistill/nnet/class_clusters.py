@@ -27,18 +27,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor
 
-
-@dataclass
-class ClusterConfig:
-    num_clusters: int = field(default=12, metadata={"help": "K-means clusters (at most one specialist each)."})
-    min_size: int = field(default=4, metadata={"help": "Clusters with fewer classes get no specialist."})
-    max_size: int = field(default=60, metadata={"help": "Keep at most this many classes per cluster (nearest the centroid)."})
-    overlap_margin: float = field(
-        default=0.0, metadata={"help": "A class also joins clusters within (1 + margin) x its nearest distance (0: a partition)."})
-    kmeans_iters: int = field(default=100, metadata={"help": "Lloyd iterations (batch k-means)."})
-    kmeans_restarts: int = field(default=5, metadata={"help": "K-means++ restarts; the lowest inertia is kept."})
-    seed: int = field(default=0, metadata={"help": "Seed of the k-means++ initialization."})
-    pairs_per_cluster: int = field(default=5, metadata={"help": "Most confused pairs written per cluster."})
+from .configs import ClusterConfig
 
 
 def prediction_covariance(probs: Tensor) -> Tensor:

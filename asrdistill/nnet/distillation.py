@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import torch
 
@@ -28,36 +28,15 @@ from ..features.augment import perturb_windows
 from ..losses import soft_cross_entropy
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.readers import read_cuts
+from .configs import DistillConfig
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
 from .ensemble_training import is_main_process, load_split, load_split_for, start_experiment
 from .frame_store import FrameStore
 from .teachers import CachedTeacher, OnlineTeacher
-from .trainer import TrainConfig, hard_label_loss, load_members, resolve_device, save_members, train_stacked
+from .trainer import hard_label_loss, load_members, resolve_device, save_members, train_stacked
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DistillConfig(TrainConfig):
-    temperatures: Tuple[float, ...] = field(
-        default=(2.0,), metadata={"help": "Temperature per student member (one value: all members)."})
-    soft_weight: float = field(default=1.0, metadata={"help": "Weight of the soft-target term (scaled by T^2)."})
-    hard_weight: float = field(default=0.25, metadata={"help": "Weight of the hard-label term (T = 1); 0: soft only."})
-    teacher: str = field(default="online", metadata={"help": "Teacher outputs computed in the step or cached once.",
-                                                    "choices": ["online", "cached"]})
-    top_k: int = field(default=0, metadata={"help": "Cached teacher: keep the top k logits per frame (0: all)."})
-    combine: str = field(default="arithmetic", metadata={"help": "How the teacher members' posteriors combine.",
-                                                         "choices": ["arithmetic", "geometric"]})
-    transfer_fraction: float = field(default=1.0, metadata={"help": "Fraction of the training frames in the transfer set."})
-    transfer_seed: int = field(default=0, metadata={"help": "Seed of the transfer-set subset."})
-    omit_words: Tuple[str, ...] = field(default=(), metadata={"help": "Drop utterances containing these words from the transfer set."})
-    transfer_cuts: str = field(
-        default="", metadata={"help": "Unlabeled transfer set: a feature manifest (cuts with features); soft targets only."})
-    transfer_cmvn: str = field(default="", metadata={"help": "CMVN statistics of --transfer-cuts' speakers."})
-    augment_warp: float = field(
-        default=0.0, metadata={"help": "Online teacher: warp each window's mel axis by a factor in [1 - w, 1 + w]."})
-    augment_noise: float = field(default=0.0, metadata={"help": "Online teacher: Gaussian noise added to the windows."})
 
 
 def words_of(ali_dir, prefix: str, split: str) -> Dict[str, List[str]]:
@@ -81,8 +60,8 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
             overwrite: bool = False) -> Dict:
     exp_dir = Path(exp_dir)
     device = resolve_device(config.device)
-    train = load_split(ali_dir, feature_dir, prefix, config.train_split, config.cmvn)
-    dev = load_split(ali_dir, feature_dir, prefix, "dev", config.cmvn)
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split, config.cmvn, config.store_dir)
+    dev = load_split(ali_dir, feature_dir, prefix, "dev", config.cmvn, config.store_dir)
     teacher_model = load_members(teacher_dir)
     student = DnnConfig(**{**asdict(student), "num_outputs": teacher_model.config.num_outputs,
                            "feature_dim": train.feature_dim})
@@ -99,14 +78,14 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
         raise ValueError(f"{len(config.temperatures)} temperatures for {n} student members")
     start_experiment(exp_dir, overwrite, dnn=student, distill=config)  # a run that can start: its folder
     if config.transfer_cuts:
-        store = FrameStore.from_cuts(config.transfer_cuts, config.transfer_cmvn or None)
+        store = FrameStore.from_cuts(config.transfer_cuts, config.transfer_cmvn or None, config.store_dir or None)
         if config.transfer_fraction < 1:
             store = store.subset_frames(config.transfer_fraction, config.transfer_seed)
     else:
         store = transfer_store(train, config, words_of(ali_dir, prefix, config.train_split) if config.omit_words else {})
     temperature = torch.tensor(temps, dtype=torch.float32, device=device)
     teacher = OnlineTeacher(teacher_model, config.combine, config.bf16).to(device)
-    info = {"teacher": config.teacher, "teacher_members": teacher_model.num_members, "transfer_frames": len(store.trainable()),
+    info = {"teacher": config.teacher, "teacher_members": teacher_model.num_members, "transfer_frames": store.num_trainable,
             "train_frames": train.num_frames}
     if config.teacher == "cached":
         # built once per teacher, combination, k and transfer set; shared by every student of that teacher
@@ -116,7 +95,8 @@ def distill(teacher_dir, ali_dir, feature_dir, prefix: str, exp_dir, student: Dn
         if cache_path.exists():
             cache = CachedTeacher.load(cache_path)
         else:
-            cache = CachedTeacher.build(teacher, (store if config.transfer_cuts else train).to(device), config.top_k)
+            # from the (memory-mapped) host store: only each chunk's windows go to the device
+            cache = CachedTeacher.build(teacher, store if config.transfer_cuts else train, config.top_k, device=device)
             cache.save(cache_path)
         info.update(cache_seconds=time.time() - t0, cache_bytes=cache.nbytes(),
                     cache_bytes_per_frame=cache.nbytes() / (store if config.transfer_cuts else train).num_frames,

@@ -7,77 +7,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
-from typing import Dict, Iterable
+from typing import Iterable
 
 import torch
 from torch import Tensor, nn
 
-#: Parameter initializations of :class:`FrameDnn` (``DnnConfig.init``): ``kaiming`` (He et al.,
-#: 2015; the default) or ``torch`` (PyTorch's ``nn.Linear`` default, the behaviour before
-#: ``init`` existed). See :class:`FrameDnn` for the maths.
-INIT_CHOICES = ("kaiming", "torch")
+from .configs import INIT_CHOICES, PRESETS, DnnConfig, preset
 
-
-@dataclass
-class DnnConfig:
-    """Architecture of a frame classifier (ReLU MLP over a context window)."""
-
-    feature_dim: int = field(default=40, metadata={"help": "Features per frame."})
-    left_context: int = field(default=20, metadata={"help": "Frames of left context."})
-    right_context: int = field(default=5, metadata={"help": "Frames of right context."})
-    hidden_layers: int = field(default=4, metadata={"help": "Hidden layers."})
-    hidden_dim: int = field(default=512, metadata={"help": "Units per hidden layer."})
-    num_outputs: int = field(default=0, metadata={"help": "Output classes (pdfs); 0: from the alignments."})
-    dropout: float = field(
-        default=0.0,
-        metadata={"help": "Dropout probability after each hidden ReLU, in training mode only (inverted dropout: "
-                  "kept units are scaled by 1/(1-p), so evaluation needs no rescaling). Default 0: off."},
-    )
-    max_norm: float = field(
-        default=0.0, metadata={"help": "Max L2 norm of each unit's incoming weights, as the paper's dropout nets (0: off)."}
-    )
-    init: str = field(
-        default="kaiming",
-        metadata={
-            "help": "Parameter initialization: 'kaiming' (default; hidden W ~ N(0, 2/fan_in), output W ~ N(0, 1/fan_in), "
-            "zero biases: unit-RMS activations at every depth) or 'torch' (nn.Linear's default U(+-1/sqrt(fan_in)), "
-            "whose activations shrink about 2.4x per ReLU layer). Only affects new networks: loaded ones take "
-            "their weights from the checkpoint.",
-            "choices": list(INIT_CHOICES),
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.init not in INIT_CHOICES:
-            raise ValueError(f"DnnConfig.init must be one of {list(INIT_CHOICES)}, got {self.init!r}")
-
-    @property
-    def input_dim(self) -> int:
-        return (self.left_context + 1 + self.right_context) * self.feature_dim
-
-    def num_parameters(self) -> int:
-        dims = [self.input_dim] + [self.hidden_dim] * self.hidden_layers + [self.num_outputs]
-        return sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
-
-
-#: Named architectures. ``paper``: Hinton et al.'s speech DNN (8 x 2560 ReLU, 26 x 40 input,
-#: about 14,000 outputs: 85M parameters). The others are for CPU recipes.
-PRESETS: Dict[str, dict] = {
-    "paper": dict(hidden_layers=8, hidden_dim=2560, num_outputs=14000),
-    "medium": dict(hidden_layers=6, hidden_dim=1024),
-    "small": dict(hidden_layers=4, hidden_dim=512),
-    "tiny": dict(hidden_layers=2, hidden_dim=128),
-    "micro": dict(hidden_layers=1, hidden_dim=32),
-}
-
-
-def preset(name: str, **overrides) -> DnnConfig:
-    if name not in PRESETS:
-        raise KeyError(f"unknown DNN preset {name!r}; known: {sorted(PRESETS)}")
-    values = dict(PRESETS[name])
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return DnnConfig(**values)
+#: The configs live in :mod:`.configs` (torch-free); re-exported here.
+__all__ = ["INIT_CHOICES", "PRESETS", "DnnConfig", "preset", "FrameDnn", "init_linear_", "init_layers_"]
 
 
 @torch.no_grad()

@@ -25,18 +25,21 @@ from .trainer import TrainConfig, load_members, pdf_log_priors, resolve_device, 
 log = logging.getLogger(__name__)
 
 
-def load_split(ali_dir, feature_dir, prefix: str, split: str, cmvn: bool = True) -> FrameStore:
-    """A split's frames and targets, CMVN-normalized (its statistics must exist unless ``cmvn`` is false)."""
+def load_split(ali_dir, feature_dir, prefix: str, split: str, cmvn: bool = True, store_dir=None) -> FrameStore:
+    """A split's frames and targets, CMVN-normalized (its statistics must exist unless ``cmvn`` is false),
+    memory-mapped from its frame store (built on first use: :mod:`asrdistill.nnet.frame_store`; ``store_dir``
+    default ``ALI_DIR/frame_store``). All the processes of a node (torchrun ranks) map the same files."""
     from ..features.cmvn_policy import cmvn_file
 
-    return FrameStore.from_alignment(ali_dir, prefix, split, cmvn_file(feature_dir, prefix, split, cmvn))
+    return FrameStore.from_alignment(ali_dir, prefix, split, cmvn_file(feature_dir, prefix, split, cmvn),
+                                     store_dir=store_dir or None)
 
 
-def load_split_for(exp_dir, ali_dir, feature_dir, prefix: str, split: str) -> FrameStore:
+def load_split_for(exp_dir, ali_dir, feature_dir, prefix: str, split: str, store_dir=None) -> FrameStore:
     """A split's frames for evaluating the model in ``exp_dir``: normalized as it was trained (``cmvn`` record)."""
     from ..features.cmvn_policy import recorded_cmvn
 
-    return load_split(ali_dir, feature_dir, prefix, split, recorded_cmvn(exp_dir))
+    return load_split(ali_dir, feature_dir, prefix, split, recorded_cmvn(exp_dir), store_dir)
 
 
 def save_experiment_config(exp_dir: Path, **configs) -> None:
@@ -52,7 +55,7 @@ def save_experiment_config(exp_dir: Path, **configs) -> None:
 
 #: Settings that may differ between the jobs (or restarts) of one experiment: which members a job
 #: trains, where, and how often it checkpoints; everything else must match to resume.
-RESUMABLE_DIFFERENCES = ("member_offset", "num_members", "device", "checkpoint_every")
+RESUMABLE_DIFFERENCES = ("member_offset", "num_members", "device", "checkpoint_every", "store_dir", "log_every")
 
 
 class ExperimentMismatch(UserError):
@@ -106,20 +109,20 @@ def train_ensemble(ali_dir, feature_dir, prefix: str, exp_dir, dnn: DnnConfig, c
     """Train ``config.num_members`` members together into ``exp_dir`` (resumable; a folder holding a run
     with other settings is refused unless ``overwrite``: :func:`start_experiment`)."""
     exp_dir = Path(exp_dir)
-    train = load_split(ali_dir, feature_dir, prefix, config.train_split, config.cmvn)
-    dev = load_split(ali_dir, feature_dir, prefix, "dev", config.cmvn)
+    train = load_split(ali_dir, feature_dir, prefix, config.train_split, config.cmvn, config.store_dir)
+    dev = load_split(ali_dir, feature_dir, prefix, "dev", config.cmvn, config.store_dir)
     if dnn.num_outputs <= 0:
         dnn = DnnConfig(**{**asdict(dnn), "num_outputs": train.num_classes})
     dnn = DnnConfig(**{**asdict(dnn), "feature_dim": train.feature_dim})
     start_experiment(exp_dir, overwrite, dnn=dnn, train=config)
     log.info("ensemble of %d: %s, %.1fM parameters each; %d training frames, %d dev frames",
-             config.num_members, dnn, dnn.num_parameters() / 1e6, len(train.trainable()), dev.num_frames)
+             config.num_members, dnn, dnn.num_parameters() / 1e6, train.num_trainable, dev.num_frames)
     model = StackedDnn(dnn, config.seeds)
     result = train_stacked(model, train, dev, config, exp_dir)
     if is_main_process():
         save_members(model, exp_dir, config)
         with atomic_path(exp_dir / "log_priors.pt") as tmp:
-            torch.save(pdf_log_priors(train.targets, dnn.num_outputs), tmp)
+            torch.save(pdf_log_priors(train.raw_targets, dnn.num_outputs), tmp)
     return result
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -49,24 +49,13 @@ from torch import Tensor
 from ..losses import soft_cross_entropy
 from ..utils.atomic import atomic_write_text
 from .class_clusters import ClassClusters
+from .configs import SpecialistConfig
 from .dnn import FrameDnn
 from .ensemble import StackedDnn
 from .frame_store import FrameStore
-from .trainer import TrainConfig, load_members, member_logits, permutation, resolve_device, save_members, train_stacked
+from .trainer import load_members, member_logits, permutation, resolve_device, save_members, train_stacked
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SpecialistConfig(TrainConfig):
-    num_members: int = field(default=0, metadata={"help": "Specialists to train (0: one per subset, from --member-offset)."})
-    seed: int = field(default=1000, metadata={"help": "Base seed: specialist i shuffles with seed + i."})
-    max_epochs: int = field(default=4, metadata={"help": "Passes over each specialist's own frames."})
-    lr: float = field(default=3e-4, metadata={"help": "Peak learning rate (AdamW); low, as the weights start from the generalist."})
-    dustbin_fraction: float = field(default=0.5, metadata={"help": "Share of each batch drawn from the other classes."})
-    soft_weight: float = field(default=0.0, metadata={"help": "Weight of the generalist's collapsed soft targets (0: hard only)."})
-    temperature: float = field(default=2.0, metadata={"help": "Temperature of the soft-target term."})
-    generalist_member: int = field(default=0, metadata={"help": "Which member of the generalist directory is the generalist."})
 
 
 def dustbin_correction(natural_fraction: Tensor, train_fraction: float) -> Tensor:

@@ -13,7 +13,9 @@ cached teacher define the same targets.
   with their classes (int16 below 32,768 classes) plus the log-normalizer (``logsumexp``
   of all logits, float32): ``4 k + 4`` bytes. The mass outside the top k, known from the
   log-normalizer, is spread evenly over the other classes
-  (:func:`asrdistill.losses.topk_soft_targets`).
+  (:func:`asrdistill.losses.topk_soft_targets`). Built into preallocated host tensors chunk by
+  chunk from the (memory-mapped) frame store, whose windows alone go to the device; loaded
+  memory-mapped.
 
 Imports torch only.
 """
@@ -69,21 +71,28 @@ class CachedTeacher:
     def build(cls, teacher: OnlineTeacher, store: FrameStore, top_k: int = 0, chunk: int = 8192, device=None) -> "CachedTeacher":
         device = device or next(teacher.model.parameters()).device
         cfg = teacher.model.config
-        full, values, index, norms = [], [], [], []
-        for s in range(0, store.num_frames, chunk):
-            frames = torch.arange(s, min(s + chunk, store.num_frames), device=store.device)
+        n, c = store.num_frames, cfg.num_outputs
+        # preallocated host tensors, filled chunk by chunk: the build holds the cache once
+        if top_k:
+            values = torch.empty(n, top_k, dtype=torch.float16)
+            index = torch.empty(n, top_k, dtype=torch.int16 if c < 2 ** 15 else torch.int32)
+            norms = torch.empty(n, dtype=torch.float32)
+        else:
+            full = torch.empty(n, c, dtype=torch.float16)
+        for s in range(0, n, chunk):
+            e = min(s + chunk, n)
+            frames = torch.arange(s, e, device=store.device)
             logits = teacher.logits_of_windows(store.windows(frames, cfg.left_context, cfg.right_context, device))
             if top_k:
                 v, i, lse = topk_cache(logits, top_k)
-                values.append(v.half().cpu())
-                index.append((i.short() if cfg.num_outputs < 2 ** 15 else i.int()).cpu())
-                norms.append(lse.cpu())
+                values[s:e] = v.half().cpu()
+                index[s:e] = i.to(index.dtype).cpu()
+                norms[s:e] = lse.cpu()
             else:
-                full.append(logits.half().cpu())
+                full[s:e] = logits.half().cpu()
         if top_k:
-            return cls(top_values=torch.cat(values), top_index=torch.cat(index), log_norm=torch.cat(norms),
-                       num_classes=cfg.num_outputs)
-        return cls(logits=torch.cat(full))
+            return cls(top_values=values, top_index=index, log_norm=norms, num_classes=c)
+        return cls(logits=full)
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.logits, self.top_values, self.top_index, self.log_norm)
@@ -121,5 +130,6 @@ class CachedTeacher:
 
     @classmethod
     def load(cls, path) -> "CachedTeacher":
-        state = torch.load(path, weights_only=False)
+        """The cache of ``path``, memory-mapped (pages are read as the batches need them)."""
+        state = torch.load(path, weights_only=False, mmap=True)
         return cls(state["logits"], state["top_values"], state["top_index"], state["log_norm"], state["num_classes"])

@@ -4,9 +4,14 @@ Shared by ensemble training (hard labels) and distillation (soft targets): the l
 a function ``loss_fn(logits (N, B, C), frame_index (N, B), targets (N, B)) -> (N,)``.
 
 Each step draws, for every member, ``batch_size`` frame indices from that member's own
-shuffle of the training frames (a permutation seeded by ``(seed, member, epoch)``, so
-any step's batch can be recomputed after a restart), gathers their context windows
-from the frame store on the device, and runs one forward/backward through all members.
+shuffle of the training frames (:func:`hashed_permutation`, keyed by ``(seed, member, epoch)``
+and computed for the step's positions only: any step's batch can be recomputed after a
+restart, and no per-member permutation of all frames is held), gathers their context
+windows from the frame store on the device, and runs one forward/backward through all members.
+
+Memory: on CUDA the store is copied to the GPU chunk by chunk (``store_on_device``; bf16
+with ``bf16``), else it stays memory-mapped on the host and each batch's windows are pinned
+and copied. Targets stay compact (int16 for up to 32,768 pdfs) and become int64 per batch.
 
 Optimizer: AdamW (per-element, so stacked members stay independent) with linear warmup
 and cosine decay to ``final_lr_fraction`` of the peak. Adam needs no per-width tuning of
@@ -21,8 +26,18 @@ written atomically every ``checkpoint_every`` steps and at each evaluation, and 
 restarted in the same directory resumes from it; on CPU with the same seed it ends
 with exactly the parameters of an uninterrupted run. A non-finite loss stops the run
 with :class:`TrainingDiverged` before anything is written, so the last checkpoint stays
-intact. With ``torchrun`` (WORLD_SIZE > 1) every rank takes its slice of each member's
-batch and DistributedDataParallel averages the gradients.
+intact. The loss is checked on the host (and logged) every ``log_every`` steps and before
+every evaluation or checkpoint, not every step: a step never waits for the device, and a
+non-finite loss is reported with the step where it first appeared.
+
+With ``torchrun`` (WORLD_SIZE > 1) every rank takes its slice of each member's batch and
+DistributedDataParallel averages the gradients (the ranks of a node map one frame store:
+:mod:`.frame_store`). ``average_every > 0``: post-local SGD (Lin et al., 2020, as Kaldi
+nnet3 averages models rather than gradients): DDP for the first ``warmup_steps``, then each
+rank steps on its own slice and :class:`~torch.distributed.algorithms.model_averaging.averagers.PeriodicModelAverager`
+averages the models every ``average_every`` steps; they are averaged also before every
+evaluation and checkpoint, so all ranks evaluate, stop and save the same model (each rank's
+AdamW moments stay its own; a resumed run takes rank 0's).
 
 Imports torch only (TensorBoard if installed).
 """
@@ -34,7 +49,6 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -42,9 +56,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..features.cmvn_policy import CMVN_HELP
 from ..utils.atomic import atomic_write_text
 from ..utils.readers import reading
+from .configs import TrainConfig
 from .dnn import DnnConfig
 from .ensemble import StackedDnn
 from .frame_store import FrameStore
@@ -56,39 +70,6 @@ LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 class TrainingDiverged(RuntimeError):
     pass
-
-
-@dataclass
-class TrainConfig:
-    cmvn: bool = field(default=True, metadata={"help": CMVN_HELP})
-    train_split: str = field(
-        default="train", metadata={"help": "Split of the alignment directory to train on (e.g. train_sp: speed-perturbed)."})
-    num_members: int = field(default=4, metadata={"help": "Ensemble members trained together.", "min": 1})
-    member_offset: int = field(
-        default=0, metadata={"help": "Index of the first member (separate processes per member).", "min": 0})
-    seed: int = field(default=0, metadata={"help": "Base seed: member i is initialized with seed + i."})
-    batch_size: int = field(default=256, metadata={"help": "Frames per member per step.", "min": 1})
-    max_epochs: int = field(default=10, metadata={"help": "Passes over the training frames.", "min": 1})
-    max_steps: int = field(default=0, metadata={"help": "Stop after this many steps (0: max_epochs).", "min": 0})
-    lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW).", "min_exclusive": 0})
-    weight_decay: float = field(
-        default=0.0,
-        metadata={"help": "AdamW (decoupled) weight decay: each step multiplies every parameter, biases included, "
-                  "by 1 - lr * weight_decay. Default 0: off.", "min": 0},
-    )
-    warmup_steps: int = field(default=200, metadata={"help": "Linear warmup steps.", "min": 0})
-    final_lr_fraction: float = field(default=0.05, metadata={"help": "Cosine decay ends at this fraction of lr.", "min": 0})
-    grad_clip: float = field(default=5.0, metadata={"help": "Max gradient norm per member.", "min_exclusive": 0})
-    eval_every: int = field(default=0, metadata={"help": "Evaluate on dev every N steps (0: every epoch).", "min": 0})
-    patience: int = field(default=3, metadata={"help": "Stop when no member improved for this many evaluations.", "min": 1})
-    checkpoint_every: int = field(default=500, metadata={"help": "Write checkpoint.pt every N steps.", "min": 1})
-    device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N or auto."})
-    bf16: bool = field(default=True, metadata={"help": "bf16 autocast on CUDA (ignored on CPU)."})
-    store_on_device: bool = field(default=True, metadata={"help": "Keep the frame store on the GPU (else pinned host memory)."})
-
-    @property
-    def seeds(self) -> List[int]:
-        return [self.seed + self.member_offset + i for i in range(self.num_members)]
 
 
 def hard_label_loss(logits: Tensor, frame_index: Tensor, targets: Tensor) -> Tensor:
@@ -125,7 +106,7 @@ def evaluate(model: StackedDnn, store: FrameStore, left: int, right: int, device
     for s in range(0, total, chunk):
         frames = torch.arange(s, min(s + chunk, total), device=store.device)
         logp = torch.log_softmax(member_logits(model, store, frames, left, right, device, bf16), dim=-1)
-        y = store.targets[frames].to(logp.device)
+        y = store.target_of(frames, logp.device)
         correct += (logp.argmax(-1) == y).sum(1).cpu()
         arith += int((torch.logsumexp(logp, 0).argmax(-1) == y).sum())
         geo += int((logp.mean(0).argmax(-1) == y).sum())
@@ -135,34 +116,90 @@ def evaluate(model: StackedDnn, store: FrameStore, left: int, right: int, device
 
 
 class ShuffleSampler:
-    """Minibatches of every member: each member's own shuffle of ``frames`` per epoch.
+    """Minibatches of every member: each member's own shuffle of the training frames per epoch.
 
-    The permutation of epoch ``e`` for a member with seed ``s`` is seeded by ``(s, e)``, so the
-    batch of any step can be recomputed after a restart.
+    The shuffle of epoch ``e`` for a member with seed ``s`` is :func:`hashed_permutation` keyed by
+    ``(s, e)``: the frames of a step are computed from the step alone (position ``p`` of the epoch
+    is frame ``frames[perm(p)]``), so any step's batch is recomputed after a restart, and no
+    permutation of all frames is ever held (memory ``O(batch)`` per member, not ``O(frames)``).
 
     Args:
-        frames: ``(F,)`` frame indices to draw from.
+        frames: ``(F,)`` frame indices to draw from, or the number of frames ``F`` (all of ``0 .. F - 1``).
         seeds: one seed per member.
         batch_size: frames per member per step.
 
-    Returns (call with a step): ``(N, batch_size)`` frame indices.
+    Returns (call with a step): ``(N, batch_size)`` int64 frame indices.
     """
 
-    def __init__(self, frames: Tensor, seeds: List[int], batch_size: int):
-        self.frames, self.seeds, self.batch_size = frames, list(seeds), batch_size
-        self.steps_per_epoch = max(1, len(frames) // batch_size)
-        self._perms: Dict[int, Tensor] = {}
+    def __init__(self, frames, seeds: List[int], batch_size: int):
+        self.frames = None if isinstance(frames, int) else frames
+        self.num_frames = frames if isinstance(frames, int) else len(frames)
+        self.seeds, self.batch_size = list(seeds), batch_size
+        self.steps_per_epoch = max(1, self.num_frames // batch_size)
 
     def __call__(self, step: int) -> Tensor:
         epoch, pos = divmod(step, self.steps_per_epoch)
-        if epoch not in self._perms:
-            self._perms.clear()
-            self._perms[epoch] = torch.stack([self.frames[permutation(len(self.frames), seed, epoch)] for seed in self.seeds])
-        return self._perms[epoch][:, pos * self.batch_size : (pos + 1) * self.batch_size]
+        positions = torch.arange(pos * self.batch_size, (pos + 1) * self.batch_size, dtype=torch.int64) % self.num_frames
+        rows = torch.stack([hashed_permutation(positions, self.num_frames, seed, epoch) for seed in self.seeds])
+        return rows if self.frames is None else self.frames[rows]
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _splitmix(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+def _round(r: Tensor, key: int, mask: int) -> Tensor:
+    """The Feistel round function: an integer hash of ``r`` (< 2^32) and ``key``, masked to ``mask``."""
+    x = (r ^ key) & _M32
+    x = (x * 0x045D9F3B) & _M32
+    x = x ^ (x >> 16)
+    x = (x * 0x045D9F3B) & _M32
+    x = x ^ (x >> 16)
+    return x & mask
+
+
+def hashed_permutation(positions: Tensor, n: int, seed: int, epoch: int, rounds: int = 4) -> Tensor:
+    """``perm(positions)`` for a pseudo-random permutation ``perm`` of ``0 .. n - 1`` keyed by ``(seed, epoch)``.
+
+    A balanced Feistel network on ``2h``-bit integers (``4^h >= n``, so fewer than ``4n``) with a
+    multiply-xorshift round function is a bijection of ``0 .. 4^h - 1``; values that land at or
+    above ``n`` are mapped again (cycle walking) until they fall inside, which keeps it a bijection
+    of ``0 .. n - 1``. Computed elementwise, so any slice of the permutation costs only its own size.
+
+    Args:
+        positions: int64 tensor of positions in ``[0, n)`` (any shape).
+        n: size of the permuted set (``n >= 1``).
+    """
+    if n <= 1:
+        return torch.zeros_like(positions)
+    h = max(1, ((n - 1).bit_length() + 1) // 2)
+    if h > 31:
+        raise ValueError(f"hashed_permutation supports up to 2^62 items, got {n}")
+    mask = (1 << h) - 1
+    keys = [_splitmix((seed * 1_000_003 + epoch) * 16 + r) & _M32 for r in range(rounds)]
+
+    def feistel(x: Tensor) -> Tensor:
+        left, right = x >> h, x & mask
+        for k in keys:
+            left, right = right, left ^ _round(right, k, mask)
+        return (left << h) | right
+
+    y = feistel(positions.to(torch.int64))
+    out = y >= n
+    while bool(out.any()):
+        y[out] = feistel(y[out])
+        out = y >= n
+    return y
 
 
 def permutation(n: int, seed: int, epoch: int) -> Tensor:
-    """The shuffle of ``n`` items for ``(seed, epoch)``: reproducible across restarts."""
+    """The shuffle of ``n`` items for ``(seed, epoch)`` in full (``O(n)``; reproducible across restarts)."""
     return torch.randperm(n, generator=torch.Generator().manual_seed((seed * 1_000_003 + epoch) & 0x7FFFFFFF))
 
 
@@ -182,6 +219,20 @@ def _lr_lambda(config: TrainConfig, total_steps: int):
         return config.final_lr_fraction + (1 - config.final_lr_fraction) * cos
 
     return f
+
+
+def _local_sgd(net, config: TrainConfig):
+    """Post-local SGD on a DistributedDataParallel ``net`` (torch.distributed.algorithms): gradients are
+    all-reduced for the first ``warmup_steps``; then every rank steps on its own (no gradient communication)
+    and :class:`PeriodicModelAverager` averages the models every ``average_every`` steps.
+    Returns ``(hook state, averager)``."""
+    from torch.distributed.algorithms.ddp_comm_hooks.post_localSGD_hook import PostLocalSGDState, post_localSGD_hook
+    from torch.distributed.algorithms.model_averaging.averagers import PeriodicModelAverager
+
+    state = PostLocalSGDState(process_group=None, subgroup=None, start_localSGD_iter=config.warmup_steps,
+                              post_local_gradient_allreduce=False)
+    net.register_comm_hook(state, post_localSGD_hook)
+    return state, PeriodicModelAverager(period=config.average_every, warmup_steps=config.warmup_steps)
 
 
 def _distributed():
@@ -266,7 +317,9 @@ def train_stacked(
         train = train.to(device, dtype) if config.store_on_device else train.pin_memory()
         dev = dev.to(device, dtype) if dev is not None and config.store_on_device else dev
     n = model.num_members
-    sampler = sampler or ShuffleSampler(train.trainable().cpu(), config.seeds, config.batch_size)
+    if sampler is None:
+        frames = train.sample_index.cpu() if train.sample_index is not None else train.num_frames
+        sampler = ShuffleSampler(frames, config.seeds, config.batch_size)
     steps_per_epoch = sampler.steps_per_epoch
     total_steps = config.max_steps or config.max_epochs * steps_per_epoch
     eval_every = config.eval_every or steps_per_epoch
@@ -275,6 +328,7 @@ def train_stacked(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    averager = _local_sgd(net, config) if world > 1 and config.average_every > 0 else None
     opt = make_optimizer(model, config.lr, config.weight_decay, device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, total_steps))
     best = [p.detach().clone() for p in model.parameters()]
@@ -297,8 +351,32 @@ def train_stacked(
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"])
         log.info("resumed from %s at step %d", ckpt, step)
+    if averager is not None:  # the hook and the averager count steps from the start of the run
+        averager[0].iter, averager[1].step = step, step
+
+    # the loss is checked on the host only every log_every steps (and before anything is written):
+    # the step and member losses of the first non-finite loss are kept on the device meanwhile
+    bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    bad_losses = torch.zeros(n, device=device)
+
+    def check_finite():
+        first = int(bad_step)
+        if first >= 0:
+            losses_then = bad_losses.tolist()
+            raise TrainingDiverged(
+                f"step {first}: loss is {sum(losses_then)} (members {losses_then}); stopped without writing anything. "
+                f"The last good checkpoint {ckpt if ckpt.exists() else '(none yet)'} is intact: lower --lr or check the data.")
+
+    def sync_models():
+        """Post-local SGD: the ranks' models averaged (before evaluating or saving, so that all ranks agree)."""
+        if averager is not None:
+            from torch.distributed.algorithms.model_averaging.utils import average_parameters
+
+            average_parameters(model.parameters(), None)
 
     def save_checkpoint():
+        check_finite()
+        sync_models()
         if rank != 0:
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
@@ -322,30 +400,34 @@ def train_stacked(
         x = train.windows(idx.reshape(-1), left, right, device).view(idx.shape[0], idx.shape[1], -1)
         if input_transform is not None:
             x = input_transform(x, step)
-        y = train.targets[idx.to(train.device)].to(device) if train.targets is not None else None
+        y = train.target_of(idx, device) if train.raw_targets is not None else None
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.bf16 and device.type == "cuda"):
             logits = net(x)
         losses = loss_fn(logits.float(), idx, y)  # (N,)
         loss = losses.sum()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"step {step}: loss is {loss.item()} (members {losses.detach().tolist()}); stopped without writing anything. "
-                f"The last good checkpoint {ckpt if ckpt.exists() else '(none yet)'} is intact: lower --lr or check the data.")
+        first = (bad_step < 0) & ~torch.isfinite(loss.detach())
+        bad_step = torch.where(first, step, bad_step)
+        bad_losses = torch.where(first, losses.detach(), bad_losses)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norms = model.clip_member_grads_(config.grad_clip)
         opt.step()
         sched.step()
         model.apply_max_norm()
+        if averager is not None:
+            averager[1].average_parameters(model.parameters())
         step += 1
         frames_done += idx.numel()
         bar.update(1)
-        if step % 20 == 0:
+        if step % config.log_every == 0:
+            check_finite()
             writer.add(step, {"train/loss": float(losses.detach().mean()), "train/lr": sched.get_last_lr()[0],
                               "train/grad_norm": float(norms.mean()),
                               "train/frames_per_s": frames_done * world / max(time.time() - t_start, 1e-9)})
             bar.set_postfix(loss=f"{float(losses.detach().mean()):.3f}", refresh=False)
         if dev is not None and (step % eval_every == 0 or step == total_steps):
+            check_finite()
+            sync_models()
             res = evaluate_fn(model, dev) if evaluate_fn else evaluate(model, dev, left, right, device, config.bf16)
             acc = torch.tensor(res["members"])
             improved = acc > best_acc
@@ -363,6 +445,8 @@ def train_stacked(
             save_checkpoint()
     bar.close()
     writer.close()
+    check_finite()
+    sync_models()
     if dev is not None and history:
         with torch.no_grad():
             for p, q in zip(model.parameters(), best):

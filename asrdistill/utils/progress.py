@@ -14,9 +14,31 @@ import sys
 from tqdm import tqdm
 
 
+class _CountingTqdm(tqdm):
+    """A bar whose count is current after every item, not only when it prints.
+
+    tqdm's own iterator counts in a local variable and stores it only when it prints (at
+    most every ``mininterval``), so a bar redrawn under a log line showed a stale count
+    (``EM: 0/20`` while iteration 11 was logged above it). Items here are iterations or
+    utterances, never frames, so one ``update`` per item costs nothing.
+    """
+
+    def __iter__(self):
+        if self.disable:
+            yield from self.iterable
+            return
+        try:
+            for obj in self.iterable:
+                yield obj
+                self.update(1)
+        finally:
+            self.close()
+
+
 def progress(iterable=None, **kwargs) -> tqdm:
     if not sys.stderr.isatty():
         kwargs.setdefault("mininterval", 30.0)
+        return _CountingTqdm(iterable, **kwargs)
     return tqdm(iterable, **kwargs)
 
 

@@ -10,23 +10,29 @@
 # and is skipped when it exists.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-root=../..
+root=$(cd ../.. && pwd)
 
 stage=0
 stop_stage=100
 corpus_dir=       # existing FSDD copy; empty: download to download/
 nj=2              # parallel jobs
 specialists=true  # stage 18: generalist + specialists (false: skip)
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N] [--specialists true|false]"
+work_dir=.        # where data/, exp/ and RESULTS.md go (run_cv.sh: cv/fold<K>; conf/ is linked there)
+fold=             # a fold of conf/folds.yaml (run_cv.sh); empty: the split of conf/prepare.yaml
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N] [--specialists true|false] [--work-dir DIR] [--fold K]"
 . $root/local/parse_options.sh
 . $root/local/log.sh
 require_asrdistill
+if [ -n "$corpus_dir" ]; then corpus_dir=$(cd "$corpus_dir" && pwd); fi
+if [ "$work_dir" != . ]; then
+  mkdir -p "$work_dir" && ln -sfn "$PWD/conf" "$work_dir/conf" && cd "$work_dir"
+fi
 stage_times=exp/stage_times.tsv   # when each stage started (RESULTS.md: the recipe's wall time)
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: lhotse manifests (speaker-independent splits, connected digits)"
   $root/recipes/prepare.sh --corpus fsdd --corpus-dir "$corpus_dir" --download-dir download \
-    --output-dir data/manifests --config conf/prepare.yaml
+    --output-dir data/manifests --config conf/prepare.yaml ${fold:+--folds conf/folds.yaml --fold $fold}
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then

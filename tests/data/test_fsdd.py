@@ -4,9 +4,10 @@ import re
 
 import numpy as np
 import pytest
-from lhotse import CutSet, RecordingSet, SupervisionSet
+from lhotse import RecordingSet, SupervisionSet
 from lhotse.cut import MixedCut, MonoCut
 
+from asrdistill.utils.readers import read_cuts
 from asrdistill.data.connected_digits import is_filler, source_takes
 from asrdistill.data.cuts import cut_speaker, cut_text
 from asrdistill.data.fsdd import DIGIT_WORDS, FsddConfig, prepare_fsdd, summarize_splits
@@ -29,7 +30,7 @@ def test_speaker_independent_splits_on_all_real_files(prepared):
     for split in ("train", "dev", "test"):
         recs = {r.id: r for r in RecordingSet.from_file(out / f"fsdd_recordings_{split}.jsonl.gz")}
         sups = SupervisionSet.from_file(out / f"fsdd_supervisions_{split}.jsonl.gz")
-        on_disk = CutSet.from_file(out / f"fsdd_cuts_{split}.jsonl.gz")
+        on_disk = read_cuts(out / f"fsdd_cuts_{split}.jsonl.gz")
         n_spk = len(getattr(config, f"{split}_speakers"))
         assert len(recs) == len(sups) == 500 * n_spk  # 50 takes x 10 digits per speaker
         assert len(on_disk) == 500 * n_spk + 20 * n_spk
@@ -76,11 +77,11 @@ def perturbed(fsdd_subset, tmp_path_factory):
 def test_speed_perturbation_of_the_train_split(perturbed):
     out, cuts = perturbed
     assert load_config(FsddConfig, out / "prepare_config.yaml").speed_perturb == (0.9, 1.0, 1.1)
-    train = {c.id: c for c in CutSet.from_file(out / "fsdd_cuts_train_sp.jsonl.gz")}
+    train = {c.id: c for c in read_cuts(out / "fsdd_cuts_train_sp.jsonl.gz")}
     originals = [c for c in train.values() if not c.id.startswith("sp")]
     n = 3 * 60 + 3 * 2  # 60 takes of each train speaker in the subset, 2 connected utterances each
     assert len(originals) == n and len(train) == 3 * n
-    plain = CutSet.from_file(out / "fsdd_cuts_train.jsonl.gz")  # the GMMs' split stays unperturbed
+    plain = read_cuts(out / "fsdd_cuts_train.jsonl.gz")  # the GMMs' split stays unperturbed
     assert sorted(plain.ids) == sorted(c.id for c in originals) and len(cuts["train_sp"]) == 3 * n
     for split in ("dev", "test"):
         assert len(cuts[split]) == 60 + 2 and not any(c.id.startswith("sp") for c in cuts[split])
@@ -107,7 +108,7 @@ def test_speed_perturbation_of_the_train_split(perturbed):
 
 def test_speed_perturbed_cuts_load_and_give_features(perturbed):
     out, _ = perturbed
-    train = CutSet.from_file(out / "fsdd_cuts_train_sp.jsonl.gz").to_eager()
+    train = read_cuts(out / "fsdd_cuts_train_sp.jsonl.gz").to_eager()
     fbank = Fbank(FbankConfig())
     picked = [c for c in train if c.id.startswith("sp0.9-")][::40] + [c for c in train if c.id.startswith("sp1.1-")][-3:]
     assert any(isinstance(c, MixedCut) for c in picked) and any(isinstance(c, MonoCut) for c in picked)

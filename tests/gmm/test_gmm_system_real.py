@@ -1,44 +1,18 @@
-"""A small GMM-HMM system trained, aligned and decoded on real FSDD recordings."""
+"""A small GMM-HMM system trained, aligned and decoded on real FSDD recordings (fixtures: tests/real_system.py)."""
 
 import numpy as np
 import pytest
 import torch
-from lhotse import CutSet
+from asrdistill.utils.readers import read_cuts
 
 pytest.importorskip("kaldi_hmm_gmm")
 
-from asrdistill.data.fsdd import FsddConfig, prepare_fsdd  # noqa: E402
-from asrdistill.features.cmvn import compute_cmvn_stats  # noqa: E402
-from asrdistill.features.extract import compute_features  # noqa: E402
-from asrdistill.features.fbank import FbankConfig  # noqa: E402
 from asrdistill.gmm.align import SplitAlignment, align_split  # noqa: E402
 from asrdistill.gmm.model import GmmModel  # noqa: E402
 from asrdistill.gmm.shards import AlignOptions  # noqa: E402
-from asrdistill.gmm.trainer import (LdaMlltConfig, MonoConfig, SatConfig, TriConfig, train_lda_mllt,  # noqa: E402
-                                    train_mono, train_sat, train_tri)
+from asrdistill.gmm.trainer import LdaMlltConfig, SatConfig, train_lda_mllt, train_sat  # noqa: E402
 from asrdistill.gmm.transitions import TransitionTables  # noqa: E402
-from asrdistill.lang.lang_dir import LangDir, prepare_lang  # noqa: E402
-from asrdistill.lang.lexicon import cmudict_lexicon  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def system(fsdd_subset, tmp_path_factory):
-    root = tmp_path_factory.mktemp("gmm")
-    cuts = prepare_fsdd(fsdd_subset, root / "m", FsddConfig(utterances_per_speaker=15))
-    for split in ("train", "dev", "test"):
-        out = compute_features(cuts[split], root / "f", "fsdd", split, FbankConfig(), num_jobs=1, progress=False)
-        compute_cmvn_stats(out, progress=False).save(root / "f" / f"fsdd_cmvn_{split}.json")
-    lex, _ = cmudict_lexicon("ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE".split())
-    prepare_lang(lex, root / "lang")
-    train = root / "f" / "fsdd_cuts_train.jsonl.gz"
-    cmvn = root / "f" / "fsdd_cmvn_train.json"
-    mono = train_mono(train, cmvn, root / "lang", root / "mono",
-                      MonoConfig(num_iters=12, max_iter_inc=8, total_gauss=250, realign_iters=(1, 2, 3, 4, 6, 8, 10)),
-                      num_jobs=1)
-    tri = train_tri(train, cmvn, root / "lang", root / "mono", root / "tri",
-                    TriConfig(num_leaves=120, min_leaf_count=30, total_gauss=400, num_iters=8, max_iter_inc=5, realign_iters=(4,)),
-                    num_jobs=2)
-    return root, mono, tri
+from asrdistill.lang.lang_dir import LangDir  # noqa: E402
 
 
 def test_training_improves_likelihood(system):
@@ -60,7 +34,7 @@ def test_alignment_gives_one_target_per_frame_and_sensible_durations(system):
     report = align_split(root / "tri", root / "f" / "fsdd_cuts_train.jsonl.gz", root / "f" / "fsdd_cmvn_train.json",
                          root / "ali", "fsdd", "train", AlignOptions(), num_jobs=2)
     ali = SplitAlignment.load(root / "ali" / "fsdd_ali_train.npz")
-    cuts = CutSet.from_file(root / "ali" / "fsdd_cuts_train.jsonl.gz")
+    cuts = read_cuts(root / "ali" / "fsdd_cuts_train.jsonl.gz")
     assert list(cuts.ids) == ali.ids and "failed: 0" in report
     for i, cut in enumerate(cuts):
         assert ali.offsets[i + 1] - ali.offsets[i] == cut.features.num_frames
@@ -99,16 +73,11 @@ def test_graph_restricted_likelihoods_equal_the_full_ones(system):
     assert torch.isinf(part[:, others]).all()
 
 
-def test_decoding_with_hclg(system):
-    from asrdistill.decode.graph import make_graph
-    from asrdistill.decode.ngram import WittenBellLM
+def test_decoding_with_hclg(system, tri_graph):
     from asrdistill.decode.runner import DecodeConfig, decode_split
-    from asrdistill.data.cuts import cut_text
 
     root, _, _ = system
-    train = CutSet.from_file(root / "f" / "fsdd_cuts_train.jsonl.gz")
-    WittenBellLM([cut_text(c).split() for c in train], 2).write_arpa(root / "G.arpa")
-    stats = make_graph(root / "lang", root / "tri", root / "G.arpa", root / "graph")
+    _, stats = tri_graph
     assert stats["HCLG"]["states"] > 0
     import gzip
 
@@ -148,21 +117,14 @@ def test_decoding_with_hclg(system):
     assert "test2-ac" in (root / "cli_dev" / "log.txt").read_text()  # the call's log, in its tuning split's directory
 
 
-def test_kaldi_and_k2_backends_agree(system):
+def test_kaldi_and_k2_backends_agree(system, tri_graph):
     """Same graph, same scores, equal beams: the same words everywhere, the same frame paths almost everywhere."""
     import kaldifst
 
     from asrdistill.decode.acoustic import GmmScorer
     from asrdistill.decode.decoder import DecoderConfig, GraphDecoder
-    from asrdistill.decode.graph import make_graph
-    from asrdistill.decode.ngram import WittenBellLM
-    from asrdistill.data.cuts import cut_text
 
     root, _, tri = system
-    if not (root / "graph" / "HCLG.fst").exists():
-        train = CutSet.from_file(root / "f" / "fsdd_cuts_train.jsonl.gz")
-        WittenBellLM([cut_text(c).split() for c in train], 2).write_arpa(root / "G.arpa")
-        make_graph(root / "lang", root / "tri", root / "G.arpa", root / "graph")
     graph = kaldifst.StdVectorFst.read(str(root / "graph" / "HCLG.fst"))
     scorer = GmmScorer(root / "tri", root / "f" / "fsdd_cmvn_test.json")
     pdf_of = np.asarray(tri.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
@@ -170,7 +132,7 @@ def test_kaldi_and_k2_backends_agree(system):
     faster = GraphDecoder(graph, tri.tm, DecoderConfig(decoder="faster", beam=13.0))
     k2 = GraphDecoder(graph, tri.tm, DecoderConfig(decoder="k2", beam=13.0))
     same_path = n = 0
-    for cut in CutSet.from_file(root / "f" / "fsdd_cuts_test.jsonl.gz"):
+    for cut in read_cuts(root / "f" / "fsdd_cuts_test.jsonl.gz"):
         scores = (0.08 * scorer(cut)[:, pdf_of]).numpy()
         a, b, c = kaldi.decode(scores, cut.id), k2.decode(scores, cut.id), faster.decode(scores, cut.id)
         assert a.words == b.words == c.words, cut.id
@@ -179,25 +141,6 @@ def test_kaldi_and_k2_backends_agree(system):
         n += 1
     assert same_path >= 0.9 * n  # ties and near-ties between optional-silence placements may differ
 
-
-
-@pytest.fixture(scope="module")
-def ensemble(system):
-    """Alignments of every split and a tiny 2-member ensemble trained on them."""
-    from asrdistill.nnet.dnn import DnnConfig
-    from asrdistill.nnet.ensemble_training import train_ensemble
-    from asrdistill.nnet.trainer import TrainConfig
-
-    root, _, _ = system
-    ali = root / "ali_all"
-    for split in ("train", "dev", "test"):
-        align_split(root / "tri", root / "f" / f"fsdd_cuts_{split}.jsonl.gz", root / "f" / f"fsdd_cmvn_{split}.json",
-                    ali, "fsdd", split, AlignOptions(), num_jobs=1)
-    dnn = DnnConfig(hidden_layers=2, hidden_dim=64, left_context=5, right_context=2)
-    train_ensemble(ali, root / "f", "fsdd", root / "ens", dnn,
-                   TrainConfig(num_members=2, max_steps=600, eval_every=150, warmup_steps=30, lr=2e-3, batch_size=128))
-    pdfs = SplitAlignment.load(ali / "fsdd_ali_test.npz").pdfs
-    return root, ali, dnn, np.bincount(pdfs).max() / len(pdfs)
 
 
 def test_ensemble_and_distillation_pipeline_on_real_alignments(ensemble):
@@ -221,7 +164,7 @@ def test_ensemble_and_distillation_pipeline_on_real_alignments(ensemble):
     unl = distill(root / "ens", ali, root / "f", "fsdd", root / "stu_unlabeled", dnn,
                   DistillConfig(teacher="cached", hard_weight=0.0, transfer_cuts=str(root / "f" / "fsdd_cuts_test.jsonl.gz"),
                                 transfer_cmvn=str(root / "f" / "fsdd_cmvn_test.json"), **common))
-    test_frames = sum(c.features.num_frames for c in CutSet.from_file(root / "f" / "fsdd_cuts_test.jsonl.gz"))
+    test_frames = sum(c.features.num_frames for c in read_cuts(root / "f" / "fsdd_cuts_test.jsonl.gz"))
     assert unl["transfer_frames"] == test_frames and unl["best_dev_acc"][0] > majority
     with pytest.raises(ValueError, match="hard-weight 0"):
         distill(root / "ens", ali, root / "f", "fsdd", root / "bad", dnn,
@@ -261,7 +204,7 @@ def test_cli_training_evaluates_in_the_same_process(ensemble, tmp_path):
         assert written[split] == again[split] and f"{split}: members" in r.output
 
 
-def test_specialists_on_real_alignments_and_decoding_with_them(ensemble):
+def test_specialists_on_real_alignments_and_decoding_with_them(ensemble, tri_graph):
     """Cluster the generalist's confusions, train specialists, evaluate the KL combination and
     decode with it; decode each member of a stacked model as its own system in one call."""
     import json
@@ -300,14 +243,6 @@ def test_specialists_on_real_alignments_and_decoding_with_them(ensemble):
     assert sum(r["change"] for r in t["by_coverage"]) == round((t["accuracy_combined"] - t["accuracy_generalist"]) * t["frames"])
     # top-1 activation: a frame the generalist gets right on a class no specialist covers has no active specialist
     assert all(r["correct_after"] >= r["correct_before"] for r in t["by_coverage"] if r["covering"] == 0)
-    if not (root / "graph" / "HCLG.fst").exists():
-        from asrdistill.data.cuts import cut_text
-        from asrdistill.decode.graph import make_graph
-        from asrdistill.decode.ngram import WittenBellLM
-
-        train = CutSet.from_file(root / "f" / "fsdd_cuts_train.jsonl.gz")
-        WittenBellLM([cut_text(c).split() for c in train], 2).write_arpa(root / "G.arpa")
-        make_graph(root / "lang", root / "tri", root / "G.arpa", root / "graph")
     cfg = DecodeConfig(decoder="faster", beam=8.0, acoustic_scales=(0.05, 0.1))
     base = {"tree_dir": str(root / "tri"), "cmvn": str(root / "f" / "fsdd_cmvn_test.json")}
     cuts = root / "f" / "fsdd_cuts_test.jsonl.gz"
@@ -381,15 +316,13 @@ def test_lda_mllt_and_sat_training(adapted):
         train_lda_mllt(train, cmvn, root / "lang", root / "sat", root / "bad", LdaMlltConfig(num_iters=1))
 
 
-def test_sat_two_pass_alignment_and_decoding(adapted):
+def test_sat_two_pass_alignment_and_decoding(adapted, tri_graph):
     import json
 
     from click.testing import CliRunner
 
     from asrdistill.cli import cli
     from asrdistill.decode.graph import make_graph
-    from asrdistill.decode.ngram import WittenBellLM
-    from asrdistill.data.cuts import cut_text
     from asrdistill.gmm.fmllr import SpeakerTransforms
 
     root, lda, sat = adapted
@@ -397,9 +330,7 @@ def test_sat_two_pass_alignment_and_decoding(adapted):
                          root / "sat_ali", "fsdd", "test", AlignOptions(), num_jobs=2)
     assert "fMLLR (two-pass): 1 speakers" in report and "failed: 0" in report
     assert SpeakerTransforms.load(root / "sat_ali" / "trans_test.npz").speakers() == ["theo"]
-    train = CutSet.from_file(root / "f" / "fsdd_cuts_train.jsonl.gz")
-    if not (root / "G.arpa").exists():
-        WittenBellLM([cut_text(c).split() for c in train], 2).write_arpa(root / "G.arpa")
+    # G.arpa: the bigram of the tri_graph fixture
     wers = {}
     for name in ("lda", "sat"):
         make_graph(root / "lang", root / name, root / "G.arpa", root / f"graph_{name}")
@@ -452,152 +383,3 @@ def test_paper_preset_learns_real_tied_state_targets(ensemble):
         opt.step()
     after = loss_on_fixed()
     assert after < before - 0.5, (before, after)
-
-
-def test_missing_cmvn_is_an_error_unless_asked_for(ensemble, tmp_path):
-    """Issue 18, case 1: a missing CMVN file used to be skipped silently (a student decoded new recordings at
-    83% WER instead of 0%; 'train evaluate' gave 3.8% frame accuracy instead of 31.7%). Now every reader of
-    features requires its split's statistics unless told --no-cmvn, and a model is used with the
-    normalization it was trained with."""
-    import shutil
-
-    from click.testing import CliRunner
-
-    from asrdistill.cli import cli
-
-    root, ali, _, _ = ensemble
-    feats = tmp_path / "f"
-    shutil.copytree(root / "f", feats, symlinks=True)
-    (feats / "fsdd_cmvn_test.json").unlink()
-    run = CliRunner().invoke
-    r = run(cli, ["train", "evaluate", "--exp-dir", str(root / "ens"), "--ali-dir", str(ali), "--feature-dir", str(feats),
-                  "--prefix", "fsdd", "--splits", "test"])
-    assert r.exit_code != 0 and "fsdd_cmvn_test.json does not exist" in r.output and "--no-cmvn" in r.output, r.output
-    # every evaluation of a trained model (bias tuning, specialists, clustering) loads features as it was trained
-    from asrdistill.nnet.ensemble_training import load_split_for
-
-    for trained_with_cmvn in (True, False):
-        d = tmp_path / f"trained_{trained_with_cmvn}"
-        d.mkdir()
-        (d / "config.yaml").write_text(f"distill:\n  cmvn: {str(trained_with_cmvn).lower()}\n")
-        if trained_with_cmvn:
-            with pytest.raises(FileNotFoundError, match="fsdd_cmvn_test.json does not exist"):
-                load_split_for(d, ali, feats, "fsdd", "test")
-        else:
-            assert load_split_for(d, ali, feats, "fsdd", "test").num_frames > 0
-    graph = root / "graph"
-    if not (graph / "HCLG.fst").exists():
-        from asrdistill.decode.graph import make_graph
-
-        make_graph(root / "lang", root / "tri", root / "G.arpa", graph)
-    decode = ["decode", "run", "--feature-dir", str(feats), "--split", "test", "--model-dir", str(root / "ens"),
-              "--model-kind", "nnet", "--tree-dir", str(root / "tri"), "--graph-dir", str(graph), "--out-dir",
-              str(tmp_path / "dec"), "--acoustic-scales", "0.1", "-j", "1"]
-    r = run(cli, decode)
-    assert r.exit_code != 0 and "fsdd_cmvn_test.json does not exist" in r.output, r.output
-    r = run(cli, decode + ["--no-cmvn"])  # a model trained with CMVN is not scored without it
-    assert r.exit_code != 0 and "trained on CMVN-normalized features" in r.output, r.output
-    r = run(cli, ["gmm", "align", "--feature-dir", str(feats), "--splits", "test", "--model-dir", str(root / "tri"),
-                  "--out-dir", str(tmp_path / "ali")])
-    assert r.exit_code != 0 and "fsdd_cmvn_test.json does not exist" in r.output, r.output
-    r = run(cli, ["gmm", "align", "--feature-dir", str(feats), "--splits", "test", "--model-dir", str(root / "tri"),
-                  "--out-dir", str(tmp_path / "ali"), "--no-cmvn", "-j", "1"])
-    assert r.exit_code != 0 and "trained on CMVN-normalized features" in r.output, r.output
-    # asked for from the start, it runs and is recorded: a monophone system without CMVN
-    r = run(cli, ["gmm", "mono", "--feature-dir", str(feats), "--lang-dir", str(root / "lang"), "--exp-dir",
-                  str(tmp_path / "mono"), "--no-cmvn", "--num-iters", "2", "--realign-iters", "1", "-j", "1"])
-    assert r.exit_code == 0, r.output
-    assert "cmvn: false" in (tmp_path / "mono" / "config.yaml").read_text()
-
-
-def test_corrupt_files_name_themselves(ensemble, tmp_path):
-    """Issue 18, case 4: a truncated manifest printed only 'Aborted!', a truncated .lca 'decompress_float
-    returned 6', a truncated alignment a raw BadZipFile traceback. Each now gives one line naming the file."""
-    import gzip
-    import shutil
-
-    from click.testing import CliRunner
-
-    from asrdistill.cli import cli
-    from asrdistill.features.loading import load_features
-    from asrdistill.utils.readers import CorruptFileError, read_cuts
-
-    root, ali, _, _ = ensemble
-    feats = tmp_path / "f"
-    shutil.copytree(root / "f", feats)
-    manifest = feats / "fsdd_cuts_test.jsonl.gz"
-    data = manifest.read_bytes()
-    manifest.write_bytes(data[: len(data) // 2])  # truncated mid-stream
-    for args in (["summary", str(feats)], ["features", "cmvn", "--feature-dir", str(feats),
-                                                                   "--splits", "test"]):
-        r = CliRunner().invoke(cli, args)
-        assert r.exit_code != 0 and f"{manifest}: cannot read this manifest" in r.output, (args, r.output)
-        assert "Traceback" not in r.output and "Aborted!" not in r.output
-    # a truncated feature archive: the file and the cut
-    cut = next(iter(read_cuts(root / "f" / "fsdd_cuts_dev.jsonl.gz")))
-    archive = tmp_path / "feats.lca"
-    original = open(cut.features.storage_path, "rb").read()
-    archive.write_bytes(original[: len(original) // 3])  # the cut's chunks cut short
-    from dataclasses import replace
-
-    keys = [int(k) for k in cut.features.storage_key.split(",")]  # offset, chunk sizes
-    key = ",".join(str(k) for k in [len(original) // 3 - 8] + keys[1:])  # the chunks run past the end
-    broken = replace(cut, features=replace(cut.features, storage_path=str(archive), storage_key=key))
-    with pytest.raises(CorruptFileError, match=rf"feats.lca: cannot read this feature archive \(cut {cut.id}"):
-        load_features(broken)
-    # a truncated alignment
-    npz = tmp_path / "fsdd_ali_dev.npz"
-    npz.write_bytes((ali / "fsdd_ali_dev.npz").read_bytes()[:100])
-    with pytest.raises(CorruptFileError, match="fsdd_ali_dev.npz: cannot read this alignment"):
-        SplitAlignment.load(npz)
-    assert gzip  # the manifest format is gzip: its truncation is an EOFError inside lhotse
-
-
-def test_experiment_folders_are_records(ensemble, tmp_path):
-    """Issue 18, case 5: a rerun with other settings into a finished folder resumed into it (and rewrote its
-    config), and evaluating another split replaced frame_accuracy.json. Now: refused unless --overwrite;
-    evaluating adds to the record."""
-    import json
-
-    from click.testing import CliRunner
-
-    from asrdistill.cli import cli
-
-    root, ali, _, _ = ensemble
-    exp = tmp_path / "ens"
-    base = ["train", "ensemble", "--ali-dir", str(ali), "--feature-dir", str(root / "f"), "--prefix", "fsdd",
-            "--exp-dir", str(exp), "--hidden-layers", "1", "--hidden-dim", "16", "--left-context", "2",
-            "--right-context", "1", "--num-members", "1", "--max-steps", "10", "--warmup-steps", "2",
-            "--evaluate-splits", "dev,test"]
-    run = CliRunner().invoke
-    assert run(cli, base).exit_code == 0
-    config = (exp / "config.yaml").read_text()
-    r = run(cli, base + ["--lr", "0.01"])
-    assert r.exit_code != 0 and "holds a run with other settings (train.lr 0.001 -> 0.01)" in r.output, r.output
-    r = run(cli, base + ["--hidden-dim", "8"])
-    assert r.exit_code != 0 and "dnn.hidden_dim 16 -> 8" in r.output, r.output
-    assert (exp / "config.yaml").read_text() == config  # nothing rewritten
-    assert run(cli, base).exit_code == 0  # the same settings: resumed (already finished)
-    r = run(cli, base + ["--lr", "0.01", "--overwrite"])
-    assert r.exit_code == 0, r.output
-    assert "lr: 0.01" in (exp / "config.yaml").read_text()
-    # evaluating another split adds to frame_accuracy.json
-    r = run(cli, ["train", "evaluate", "--exp-dir", str(exp), "--ali-dir", str(ali), "--feature-dir", str(root / "f"),
-                  "--prefix", "fsdd", "--splits", "test"])
-    assert r.exit_code == 0, r.output
-    record = json.loads((exp / "frame_accuracy.json").read_text())
-    assert {"dev", "test"} <= set(record) and set(record["commands"]) == {"dev", "test"}
-    assert "ensemble of 1" in (exp / "log.txt").read_text()  # the folder has its log (Issue 18, case 6)
-
-
-def test_bad_member_index_is_one_line(ensemble, tmp_path):
-    """Issue 18, case 7: --members 7 of a 2-member ensemble was an IndexError in a worker."""
-    from click.testing import CliRunner
-
-    from asrdistill.cli import cli
-
-    root, ali, _, _ = ensemble
-    r = CliRunner().invoke(cli, ["decode", "run", "--feature-dir", str(root / "f"), "--split", "test", "--model-dir",
-                                 str(root / "ens"), "--model-kind", "nnet", "--tree-dir", str(root / "tri"), "--members",
-                                 "7", "--out-dir", str(tmp_path / "d")])
-    assert r.exit_code == 2 and "[7] out of range" in r.output and "has 2 member(s)" in r.output, r.output

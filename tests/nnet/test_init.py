@@ -105,7 +105,9 @@ def test_stacked_dropout_is_frame_dnn_dropout():
     ref = net(x)
     for inp in (x[None], x):  # (N, B, d) and a shared (B, d) input draw the same masks as FrameDnn
         torch.manual_seed(1)
-        assert torch.equal(ens(inp)[0], ref)
+        # same masks: equal up to the rounding of batched vs. single matmul kernels (a different
+        # mask changes outputs by O(1)); bit-equality depends on the CPU's kernel choice
+        assert torch.allclose(ens(inp)[0], ref, rtol=0, atol=1e-5)
     ens.eval(), net.eval()
     assert torch.allclose(ens(x)[0], net(x), atol=1e-6)  # no dropout in evaluation
     # two members with identical parameters: independent masks per member in training, none in eval

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from asrdistill import __version__
 from asrdistill.cli import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def error_line(output: str) -> str:
@@ -262,6 +262,21 @@ def test_cli_import_and_help_do_not_import_torch():
     assert r.returncode == 0, r.stderr
     for name in ("train", "distill", "decode", "gmm", "prepare", "features", "report", "score", "specialists", "summary"):
         assert name in r.stdout
+
+
+@pytest.mark.parametrize("group", ["train", "distill", "specialists"])
+def test_help_of_the_network_commands_does_not_import_torch(group):
+    """The network stages' configs live in the torch-free asrdistill.nnet.configs: their --help (every
+    subcommand's options and defaults) is shown without importing torch."""
+    from asrdistill.cli import cli as group_cli
+
+    subcommands = sorted(group_cli.commands[group].commands)
+    code = ("import sys; import asrdistill.cli as c; "
+            f"[c.cli([{group!r}, sub, '--help'], standalone_mode=False) for sub in {subcommands!r}]; "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))[:3]")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "--lr" in r.stdout  # the training options were listed
 
 
 def test_lazy_command_list_matches_the_commands():

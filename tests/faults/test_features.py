@@ -17,6 +17,7 @@ import soundfile as sf
 from click.testing import CliRunner
 from lhotse import CutSet
 
+from asrdistill.utils.readers import read_cuts, write_cuts
 from asrdistill.cli import cli
 from asrdistill.data.audio_check import AudioError, BadInputsError
 from asrdistill.data.fsdd import FsddConfig, prepare_fsdd
@@ -25,7 +26,7 @@ from asrdistill.features.fbank import FbankConfig
 from asrdistill.features.loading import load_features
 from asrdistill.utils.processes import start_method
 
-from .conftest import copy_takes
+from ..conftest import copy_takes
 
 GOOD = [f"{d}_{s}_{t}.wav" for d in range(10) for s in ("george", "jackson", "nicolas", "theo", "yweweler") for t in (0, 1)]
 CFG = FsddConfig(utterances_per_speaker=2)
@@ -55,9 +56,8 @@ def _simulate_kill_after_shard0(out_dir, prefix="fsdd", split="test"):
     """What ``kill -9`` after shard 0 of a 2-job run leaves: shard 0 complete, shard 1 and the final manifest gone."""
     final = out_dir / f"{prefix}_cuts_{split}.jsonl.gz"
     shard0 = out_dir / f"{prefix}_feats_{split}.0.lca"
-    CutSet.from_cuts(c for c in CutSet.from_file(final) if c.features.storage_path == str(shard0.resolve())).to_file(
-        out_dir / f"{prefix}_feats_{split}.0.jsonl.gz"
-    )
+    write_cuts((c for c in read_cuts(final) if c.features.storage_path == str(shard0.resolve())),
+        out_dir / f"{prefix}_feats_{split}.0.jsonl.gz")
     final.unlink()
     (out_dir / f"{prefix}_feats_{split}.1.lca").unlink()
 
@@ -76,7 +76,7 @@ def test_resume_with_other_num_jobs_restarts_cleanly(fsdd_dir, tmp_path, caplog)
     _simulate_kill_after_shard0(out_dir)
     with caplog.at_level(logging.WARNING):
         out = compute_features(cuts, out_dir, "fsdd", "test", FbankConfig(), num_jobs=3, progress=False)
-    ids = list(CutSet.from_file(out_dir / "fsdd_cuts_test.jsonl.gz").ids)
+    ids = list(read_cuts(out_dir / "fsdd_cuts_test.jsonl.gz").ids)
     assert sorted(ids) == sorted(cuts.ids) == sorted(out.ids)  # every cut exactly once
     assert "num_jobs 2 -> 3" in caplog.text
     assert all(np.isfinite(load_features(c)).all() for c in out)
@@ -105,7 +105,7 @@ def test_final_manifest_holds_every_input_cut_once(fsdd_dir, tmp_path):
     compute_features(cuts, out_dir, "fsdd", "test", FbankConfig(), num_jobs=2, progress=False)
     _simulate_kill_after_shard0(out_dir)
     # a shard manifest that holds shard 0's cuts again (as a mixed-up resume would)
-    shard0 = CutSet.from_file(out_dir / "fsdd_feats_test.0.jsonl.gz")
+    shard0 = read_cuts(out_dir / "fsdd_feats_test.0.jsonl.gz")
     shard0.to_file(out_dir / "fsdd_feats_test.1.jsonl.gz")
     (out_dir / "fsdd_feats_test.1.lca").write_bytes(b"")
     with pytest.raises(ValueError, match=r"duplicated.*missing") as err:

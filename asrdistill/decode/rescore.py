@@ -1,0 +1,199 @@
+"""LM rescoring of state-level lattices (Kaldi's ``steps/lmrescore.sh``).
+
+Kaldi rescores with ``lattice-lmrescore --lm-scale=-1`` (compose with the old G: its cost
+is subtracted) and then ``--lm-scale=1`` with the new G. Composition splits each lattice
+state by the LM states it can be in; here the same is done directly: every lattice node
+is expanded into ``(node, history)`` pairs, the history being the last ``n - 1`` words
+(``n``: the larger of the two LM orders; ``<s>`` at the start), and each word arc from
+history ``h`` with word ``v`` gets the graph cost
+
+    graph - cost_old(v | h) + cost_new(v | h)
+
+(``cost = -ln P`` of the ARPA model with back-off, as ``arpa2fst`` makes G), final nodes
+likewise for ``</s>``. A path's old LM cost is thereby removed exactly and the new one
+added, so a path's rescored cost is its cost in a graph built from the new LM (up to
+the back-off paths that G's determinization in the log semiring sums in). The expansion
+runs over all utterances of a split together, one topological level at a time; an LM
+lookup is made once per distinct ``(history, word)`` pair.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from ..utils.readers import reading
+from .lattice import Lattices
+
+_LN10 = math.log(10.0)
+
+
+class ArpaLM:
+    """An ARPA back-off n-gram model (plain or gzipped file): ``cost(history, word)`` is ``-ln P``."""
+
+    def __init__(self, path):
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist (ARPA language model)")
+        self.prob: Dict[Tuple[str, ...], float] = {}
+        self.backoff: Dict[Tuple[str, ...], float] = {}
+        opener = gzip.open if path.suffix == ".gz" else open
+        order = 0
+        with reading(path, "ARPA language model"), opener(path, "rt") as f:
+            section = None
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                if line.startswith("\\"):
+                    section = line
+                    if line.endswith("-grams:"):
+                        order = int(line[1:].split("-")[0])
+                    continue
+                if section is None or not section.endswith("-grams:"):
+                    continue
+                parts = line.split()
+                gram = tuple(parts[1 : 1 + order])
+                if len(gram) != order:
+                    raise ValueError(f"malformed {order}-gram line {line!r}")
+                self.prob[gram] = -float(parts[0]) * _LN10
+                if len(parts) > 1 + order:
+                    self.backoff[gram] = -float(parts[1 + order]) * _LN10
+        if not self.prob:
+            raise ValueError(f"{path}: no n-grams")
+        self.order = order
+        self.path = path
+
+    def cost(self, history: Sequence[str], word: str) -> float:
+        h = tuple(history)[-(self.order - 1) :] if self.order > 1 else ()
+        total = 0.0
+        while True:
+            c = self.prob.get(h + (word,))
+            if c is not None:
+                return total + c
+            if not h:
+                raise ValueError(f"{self.path}: word {word!r} has no probability (not in the LM's vocabulary)")
+            total += self.backoff.get(h, 0.0)
+            h = h[1:]
+
+
+def _ranges(first, idx):
+    lo = first[idx]
+    n = first[idx + 1] - lo
+    return np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum())), np.repeat(np.arange(len(idx)), n)
+
+
+def rescore(lat: Lattices, old: ArpaLM, new: ArpaLM, id_word: Dict[int, str]) -> Lattices:
+    """``lat`` with the old LM's cost replaced by the new one's (see the module doc)."""
+    H = max(old.order, new.order) - 1
+    hists: List[Tuple[str, ...]] = [("<s>",)[-H:] if H else ()]
+    hist_id = {hists[0]: 0}
+    step: Dict[Tuple[int, int], Tuple[int, float]] = {}
+    end: Dict[int, float] = {}
+
+    def lookup(h: int, w: int) -> Tuple[int, float]:
+        if (h, w) not in step:
+            words, v = hists[h], id_word[w]
+            nh = (words + (v,))[-H:] if H else ()
+            if nh not in hist_id:
+                hist_id[nh] = len(hists)
+                hists.append(nh)
+            step[(h, w)] = (hist_id[nh], new.cost(words, v) - old.cost(words, v))
+        return step[(h, w)]
+
+    s, d = lat.global_src_dst()
+    order = np.argsort(s, kind="stable")
+    first = np.searchsorted(s[order], np.arange(lat.num_nodes + 1))
+    # expanded states: (node, history), created one level at a time
+    st_node = [lat.node_offsets[:-1].astype(np.int64)]
+    st_hist = [np.zeros(len(lat.ids), np.int64)]
+    arcs_out = []  # (src state, dst state, arc, delta)
+    pending: Dict[int, list] = {}
+    num_states = len(lat.ids)
+    cur_node, cur_hist, cur_id = st_node[0], st_hist[0], np.arange(len(lat.ids))
+    max_level = int(lat.level.max()) if lat.num_nodes else 0
+    for L in range(max_level + 1):
+        if L > 0:
+            if L not in pending:
+                continue
+            src_state, dst_node, dst_hist, arc, delta = (np.concatenate(x) for x in zip(*pending.pop(L)))
+            key = dst_node * len(hists) + dst_hist  # hists only grows: keys of this level use one modulus
+            uniq, inv = np.unique(key, return_inverse=True)
+            cur_node, cur_hist = uniq // len(hists), uniq % len(hists)
+            cur_id = num_states + np.arange(len(uniq))
+            num_states += len(uniq)
+            st_node.append(cur_node)
+            st_hist.append(cur_hist)
+            arcs_out.append((src_state, cur_id[inv], arc, delta))
+        a_pos, k = _ranges(first, cur_node)
+        arc = order[a_pos]
+        h = cur_hist[k]
+        w = lat.word[arc]
+        nh, delta = h.copy(), np.zeros(len(arc))
+        m = w > 0
+        if m.any():
+            pairs, pinv = np.unique(np.stack([h[m], w[m]], 1), axis=0, return_inverse=True)
+            looked = np.array([lookup(int(a), int(b)) for a, b in pairs], dtype=np.float64).reshape(-1, 2)
+            nh[m] = looked[pinv.ravel(), 0].astype(np.int64)
+            delta[m] = looked[pinv.ravel(), 1]
+        dst_level = lat.level[d[arc]]
+        for lv in np.unique(dst_level):
+            sel = dst_level == lv
+            pending.setdefault(int(lv), []).append((cur_id[k[sel]], d[arc[sel]], nh[sel], arc[sel], delta[sel]))
+    node = np.concatenate(st_node)
+    hist = np.concatenate(st_hist)
+    a_src, a_dst, a_arc, a_delta = (np.concatenate(x) for x in zip(*arcs_out)) if arcs_out else \
+        (np.zeros(0, np.int64),) * 3 + (np.zeros(0),)
+    # final nodes: + cost_new(</s> | h) - cost_old(</s> | h)
+    fin = np.isfinite(lat.final[node])
+    for hh in np.unique(hist[fin]):
+        if int(hh) not in end:
+            end[int(hh)] = new.cost(hists[hh], "</s>") - old.cost(hists[hh], "</s>")
+    final = np.where(fin, lat.final[node].astype(np.float64) + np.array([end.get(int(x), 0.0) for x in hist]), np.inf)
+    # renumber: utterance, then level (the start state first)
+    node_utt = np.repeat(np.arange(len(lat.ids)), np.diff(lat.node_offsets))
+    utt = node_utt[node]
+    perm = np.lexsort((np.arange(len(node)), lat.level[node], utt))
+    rank = np.empty(len(node), np.int64)
+    rank[perm] = np.arange(len(node))
+    counts = np.bincount(utt, minlength=len(lat.ids))
+    node_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    arc_utt = utt[a_src]
+    aperm = np.argsort(arc_utt, kind="stable")
+    a_src, a_dst, a_arc, a_delta, arc_utt = a_src[aperm], a_dst[aperm], a_arc[aperm], a_delta[aperm], arc_utt[aperm]
+    arc_off = np.concatenate([[0], np.cumsum(np.bincount(arc_utt, minlength=len(lat.ids)))]).astype(np.int64)
+    base = node_off[:-1][arc_utt]
+    return Lattices(list(lat.ids), node_off, arc_off, lat.level[node][perm], final[perm].astype(np.float32),
+                    (rank[a_src] - base).astype(np.int32), (rank[a_dst] - base).astype(np.int32), lat.tid[a_arc],
+                    lat.word[a_arc], (lat.graph[a_arc] + a_delta).astype(np.float32), lat.acoustic[a_arc],
+                    lat.reached_final.copy(), lat.num_frames.copy(), lat.acoustic_scale, lat.beam, lat.lattice_beam)
+
+
+def rescore_dir(lat_dir, out_dir, old_arpa, new_arpa, words_txt) -> dict:
+    """``out_dir/lat.npz``: ``lat_dir/lat.npz`` rescored from ``old_arpa`` to ``new_arpa`` (with its
+    ``lattices.json``, so that scoring reports the decoding's real-time factor)."""
+    import json
+    import time
+
+    from ..lang.lang_dir import _symbols
+    from ..utils.atomic import atomic_write_text
+    from ..utils.config import command_line
+
+    lat_dir, out_dir = Path(lat_dir), Path(out_dir)
+    lat = Lattices.load(lat_dir / "lat.npz")
+    id_word = {i: w for w, i in _symbols(Path(words_txt)).items()}
+    t0 = time.perf_counter()
+    out = rescore(lat, ArpaLM(old_arpa), ArpaLM(new_arpa), id_word)
+    seconds = time.perf_counter() - t0
+    out.save(out_dir / "lat.npz")
+    info_path = lat_dir / "lattices.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    info.update(rescored_from=str(lat_dir / "lat.npz"), old_lm=str(old_arpa), new_lm=str(new_arpa),
+                rescore_seconds=seconds, rescore_command=command_line(),
+                arcs_per_frame=out.num_arcs / max(int(out.num_frames.sum()), 1))
+    atomic_write_text(out_dir / "lattices.json", json.dumps(info, indent=1))
+    return info

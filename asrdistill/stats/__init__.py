@@ -1,0 +1,1 @@
+"""Statistics for claims over few speakers: exact paired tests and bootstrap intervals (numpy only)."""

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Generic recipe: any corpus given as Kaldi data directories (wav.scp, text, utt2spk; optional segments,
+# spk2utt, reco2dur), from audio to an exported student and a transcription of the test set with it.
+# Each stage is one script of ../../recipes (stage 0: one `asrdistill prepare kaldi` call per split).
+#
+#   ./run.sh --train data_kaldi/train --dev data_kaldi/dev --test data_kaldi/test [--lexicon lexicon.txt]
+#   ./run.sh --stage 8 --stop-stage 12 ...       # a range of stages
+#   ./run.sh --preset tiny ...                   # conf/tiny: minutes on 2 cores (the tests use it)
+#
+# Outputs go to data/ and exp/ here (or --work-dir); each stage leaves a .done marker and is skipped when it exists.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+stage=0
+stop_stage=100
+train=            # Kaldi data directory of the training split (required)
+dev=              # ... of the dev split (tunes the acoustic scale, selects the GMM system)
+test=             # ... of the test split
+lexicon=          # lexicon file (WORD PH PH ...); empty: the CMU dictionary for the transcripts' words
+prefix=corpus     # manifest file prefix
+preset=default    # conf/default (the FSDD recipe's settings) or conf/tiny
+work_dir=         # where data/ and exp/ go (default: this directory)
+lm_order=2        # n-gram order of the LM estimated from the training transcripts
+nnet_preset=small # ensemble members and student (asrdistill.nnet.dnn.PRESETS), with the sizes below
+hidden_layers=3
+hidden_dim=256
+gmm_systems="tri1 tri2"  # stage 3: tri1 (deltas) and optionally tri2 (LDA+MLLT); the best on dev gives the targets
+skip_bad=false    # stage 0: drop bad utterances (logged, counted) instead of stopping with their list
+nj=2
+help_message="Usage: $0 --train DIR --dev DIR --test DIR [--lexicon FILE] [--prefix NAME] [--preset default|tiny]
+  [--work-dir DIR] [--gmm-systems \"tri1 tri2\"] [--stage N] [--stop-stage N] [--nj N] [--skip-bad true|false]"
+. $root/local/parse_options.sh
+. $root/local/log.sh
+require_asrdistill
+for v in train dev test; do
+  [ -n "${!v}" ] || { echo "$0: --$v DIR is required" >&2; echo "$help_message" >&2; exit 1; }
+  [ -d "${!v}" ] || { echo "$0: --$v ${!v} is not a directory" >&2; exit 1; }
+  eval "$v=\$(cd \"\${!v}\" && pwd)"
+done
+[ -z "$lexicon" ] || lexicon=$(cd "$(dirname "$lexicon")" && pwd)/$(basename "$lexicon")
+conf=$here/conf/$preset
+[ -d "$conf" ] || { echo "$0: no preset $conf" >&2; exit 1; }
+mkdir -p "${work_dir:-$here}" && cd "${work_dir:-$here}"
+stage_times=exp/stage_times.tsv
+p="--prefix $prefix"
+size="--preset $nnet_preset --hidden-layers $hidden_layers --hidden-dim $hidden_dim --evaluate-splits dev,test"
+nnet="--model-kind nnet --tree-dir exp/tri --graph-dir exp/tri/graph"
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: Kaldi data directories -> manifests (checked as validate_data_dir.sh)"
+  for split in train dev test; do
+    marker=data/manifests/.kaldi_$split.done
+    stage_done $marker && continue
+    asrdistill prepare kaldi --data-dir "${!split}" --split $split $p --output-dir data/manifests \
+      $([ "$skip_bad" = true ] && echo --skip-bad)
+    mark_done $marker
+  done
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: 40-dim log-mel filterbank features, per-speaker CMVN, summary"
+  $root/recipes/compute_fbank.sh --manifest-dir data/manifests --output-dir data/fbank $p --nj $nj \
+    --config $here/conf/fbank.yaml --splits train,dev,test
+  $root/recipes/compute_cmvn.sh --feature-dir data/fbank $p --splits train,dev,test
+  $root/recipes/summary.sh --manifest-dir data/fbank $p
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: lang directory (${lexicon:-CMU dictionary}; word-position phones, optional silence)"
+  $root/recipes/prepare_lang.sh --feature-dir data/fbank $p --splits train,dev,test ${lexicon:+--lexicon "$lexicon"} \
+    --output-dir data/lang --config $here/conf/lang.yaml
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: monophone, then $gmm_systems (tri1: deltas, tri2: LDA+MLLT)"
+  $root/recipes/train_gmm.sh --type mono $p --exp-dir exp/mono --nj $nj --config $conf/mono.yaml
+  $root/recipes/train_gmm.sh --type tri $p --src-dir exp/mono --exp-dir exp/tri1 --nj $nj --config $conf/tri1.yaml
+  if [[ " $gmm_systems " == *" tri2 "* ]]; then
+    $root/recipes/train_gmm.sh --type lda-mllt $p --src-dir exp/tri1 --exp-dir exp/tri2 --nj $nj --config $conf/tri2.yaml
+  fi
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: $lm_order-gram LM of the training transcripts; HCLG graphs; decode dev and test with $gmm_systems"
+  $root/recipes/train_lm.sh --feature-dir data/fbank $p --order $lm_order --out data/lm/G.arpa
+  for m in $gmm_systems; do
+    $root/recipes/mkgraph.sh --model-dir exp/$m --arpa data/lm/G.arpa
+    $root/recipes/decode.sh $p --model-dir exp/$m --split dev,test --nj $nj --config $conf/decode.yaml
+  done
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: the system with the lowest dev WER gives the DNN targets (exp/tri); alignment of train, dev, test"
+  systems=$(for m in $gmm_systems; do printf 'exp/%s,' $m; done)
+  $root/recipes/select_gmm.sh --systems "${systems%,}" --link exp/tri
+  $root/recipes/align.sh $p --model-dir exp/tri --splits train,dev,test --nj $nj
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: ensemble of frame classifiers; distil it into a student of a member's size"
+  $root/recipes/train_ensemble.sh $p --exp-dir exp/ensemble $size --config $conf/ensemble.yaml
+  $root/recipes/distill.sh $p --exp-dir exp/student $size --config $conf/student.yaml
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: decode dev and test with ensemble member 0, the ensemble and the student (scale tuned on dev)"
+  $root/recipes/decode.sh $p $nnet --model-dir exp/ensemble --members 0 --each-member true --split dev,test \
+    --out-dir "exp/ensemble/decode_member{member}_{split}" --nj $nj --config $conf/decode_nnet.yaml
+  $root/recipes/decode.sh $p $nnet --model-dir exp/ensemble --split dev,test --nj $nj --config $conf/decode_nnet.yaml
+  $root/recipes/decode.sh $p $nnet --model-dir exp/student --members 0 --each-member true --split dev,test \
+    --out-dir "exp/student/decode_member{member}_{split}" --nj $nj --config $conf/decode_nnet.yaml
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: export the student and the ensemble to ONNX; transcribe the test split with the student (onnxruntime,"
+  log "running CMVN, as for a new speaker)"
+  $root/recipes/export.sh $p --model-dir exp/student --members 0 --tree-dir exp/tri
+  $root/recipes/export.sh $p --model-dir exp/ensemble --tree-dir exp/tri
+  if [ ! -f exp/student/transcribe_test/.done ]; then
+    mkdir -p exp/student/transcribe_test
+    asrdistill transcribe --model exp/student/export --graph exp/tri/graph --cmvn running \
+      data/manifests/${prefix}_cuts_test.jsonl.gz \
+      --json exp/student/transcribe_test/hyp.json > exp/student/transcribe_test/hyp.txt
+    touch exp/student/transcribe_test/.done
+  fi
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: deployment table: the exported ensemble and student on one CPU thread (RTF offline and streaming,"
+  log "latencies, WER): exp/deployment/table.md, a section of RESULTS.md"
+  $root/recipes/deployment_table.sh --recipe-dir . $p --systems "ensemble student:0"
+fi
+
+if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then
+  log "Stage 20: RESULTS.md"
+  $root/recipes/report.sh --exp-dir exp --title "Kaldi data directories ($(basename "$train"), $preset preset)" \
+    --out RESULTS.md
+fi

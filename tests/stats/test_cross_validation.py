@@ -1,0 +1,92 @@
+"""RESULTS_cv.md from fold directories: figures, paired tests and verdicts on constructed folds."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from asrdistill.cli import cli
+from asrdistill.stats.cross_validation import collect_fold, evaluate_claim
+
+SPEAKERS = ["george", "jackson", "nicolas", "theo", "yweweler"]
+FOLDS = [("nicolas", "theo"), ("theo", "yweweler"), ("yweweler", "george"), ("george", "jackson"), ("jackson", "nicolas")]
+
+
+def _decode(d, errors_per_utt, words=4):
+    """A decoding directory as decode run writes it: best.json and the recogs file it names."""
+    d.mkdir(parents=True)
+    name = "test-ac0.1-faster-beam8"
+    lines = []
+    total = 0
+    for i, e in enumerate(errors_per_utt):
+        ref = ["ONE"] * words
+        hyp = ["TWO"] * e + ["ONE"] * (words - e)  # e substitutions
+        lines += [f"u{i}:\tref={ref}", f"u{i}:\thyp={hyp}"]
+        total += e
+    (d / f"recogs-{name}.txt").write_text("\n".join(lines) + "\n")
+    wer = 100.0 * total / (words * len(errors_per_utt))
+    (d / "best.json").write_text(json.dumps({"acoustic_scale": 0.1, "dev": {"wer": wer, "name": "dev"},
+                                             "test": {"wer": wer, "name": name}, "command": f"decode {d.name}"}))
+
+
+def _fold(root, k, member_errors, student_errors, ensemble_errors, fa):
+    dev, test = FOLDS[k]
+    f = root / f"fold{k}"
+    (f / "data" / "manifests").mkdir(parents=True)
+    train = [s for s in SPEAKERS if s not in (dev, test)]
+    (f / "data" / "manifests" / "prepare_config.yaml").write_text(
+        f"train_speakers: {train}\ndev_speakers: [{dev}]\ntest_speakers: [{test}]\n")
+    exp = f / "exp"
+    for i, e in enumerate(member_errors):
+        _decode(exp / "ensemble" / f"decode_member{i}_test", e)
+    _decode(exp / "ensemble" / "decode_test", ensemble_errors)
+    for i, e in enumerate(student_errors):
+        _decode(exp / "student" / f"decode_member{i}_test", e)
+    fa_ens, fa_mem, fa_stu = fa
+    (exp / "ensemble" / "frame_accuracy.json").write_text(json.dumps(
+        {s: {"members": [fa_mem - 0.01, fa_mem + 0.01], "arithmetic": fa_ens} for s in ("dev", "test")}))
+    (exp / "student" / "frame_accuracy.json").write_text(json.dumps(
+        {s: {"members": [fa_stu, fa_stu]} for s in ("dev", "test")}))
+    return f
+
+
+def test_report_cv_gives_verdicts_over_speakers(tmp_path):
+    cv = tmp_path / "cv"
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        n = 50
+        members = [rng.binomial(1, 0.30, n) * 2 for _ in range(2)]
+        student = [np.maximum(m - rng.binomial(1, 0.5, n), 0) for m in members]  # fewer errors on every fold
+        ensemble = np.maximum(members[0] - 1, 0)
+        # frame accuracy: ensemble +4 points; student +1 point in folds 0-2, -0.5 in 3-4 (keeps < 80%)
+        _fold(cv, k, members, student, ensemble, (0.54, 0.50, 0.51 if k < 3 else 0.495))
+    folds_file = tmp_path / "folds.yaml"
+    folds_file.write_text("speakers: [george, jackson, nicolas, theo, yweweler]\nfolds:\n" +
+                          "".join(f"  - {{dev: {d}, test: {t}}}\n" for d, t in FOLDS))
+    out = tmp_path / "RESULTS_cv.md"
+    r = CliRunner().invoke(cli, ["report-cv", "--cv-dir", str(cv), "--folds", str(folds_file), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| the ")}
+    assert "**reproduced**" in rows["the ensemble beats its members"]
+    folds = [collect_fold(cv / f"fold{k}") for k in range(5)]
+    wer = evaluate_claim(folds, "s", "wer", "student", "member (baseline)", "less")
+    assert wer.verdict == "reproduced" and wer.agree == 5 and wer.wilcoxon_p == pytest.approx(1 / 32)
+    assert wer.bootstrap.high < 0  # fewer errors on pooled utterances too
+    mixed = evaluate_claim(folds, "s", "fa", "student", "80% of the gain", "greater")
+    assert mixed.verdict == "not reproduced" and mixed.agree == 0  # below 80% of the gain on every fold
+    fa = evaluate_claim(folds, "s", "fa", "student", "member (baseline)", "greater")
+    assert fa.verdict == "not distinguishable" and fa.agree == 3
+    # per-fold figures: the mean over seeds of the members' WER
+    members = folds[0].systems["member (baseline)"]
+    assert len(members.wer["test"]) == 2 and "| member (baseline) |" in text and "theo" in text
+
+
+def test_report_cv_refuses_a_fold_prepared_for_another_split(tmp_path):
+    cv = tmp_path / "cv"
+    _fold(cv, 0, [[0, 2]], [[0, 0]], [0, 0], (0.5, 0.4, 0.45))
+    folds_file = tmp_path / "folds.yaml"
+    folds_file.write_text("speakers: [george, jackson, nicolas, theo, yweweler]\nfolds:\n  - {dev: theo, test: nicolas}\n")
+    r = CliRunner().invoke(cli, ["report-cv", "--cv-dir", str(cv), "--folds", str(folds_file), "--out", str(tmp_path / "o.md")])
+    assert r.exit_code != 0 and "was prepared with dev nicolas, test theo" in r.output
