@@ -15,7 +15,8 @@ Node 0 of every utterance is its start; a node's ``final`` is the graph cost of 
 there (``inf``: not final). Every node has a topological ``level`` (frame, then depth
 along the frame's non-emitting arcs) and every arc goes to a higher level, so shortest
 paths of all utterances of a split run together, one level at a time
-(:func:`shortest_distance`), for a whole grid of LM weights at once.
+(:func:`shortest_distance`), for a whole grid of LM weights at once (:func:`best_paths`),
+and so does the forward-backward pruning to a lattice beam (:func:`prune`).
 
 File (``np.savez``, one per split or job, written atomically): ``ids`` (utterance ids),
 ``node_offsets``/``arc_offsets`` (``(U + 1,)`` int64: utterance ``u`` owns nodes
@@ -154,7 +155,6 @@ def shortest_distance(level: np.ndarray, src: np.ndarray, dst: np.ndarray, arc_c
     vectorized step per level (all utterances of a batch together).
     """
     dist = np.array(init, dtype=np.float64, copy=True)
-    G = dist.shape[1]
     back = np.full(dist.shape, -1, dtype=np.int64)
     if len(src) == 0:
         return dist, back
@@ -174,16 +174,54 @@ def shortest_distance(level: np.ndarray, src: np.ndarray, dst: np.ndarray, arc_c
         better = best < dist[nodes]
         dist[nodes] = np.where(better, best, dist[nodes])
         back[nodes] = np.where(better, idx[np.minimum(arg, len(idx) - 1)], back[nodes])
-    _ = G
     return dist, back
 
 
-def best_paths(lat: Lattices, lm_weights: Sequence[float], penalties: Sequence[float] = (0.0,)):
+def prune(lat: Lattices, lattice_beam: float) -> Lattices:
+    """Keep the arcs and nodes on a path within ``lattice_beam`` of each utterance's best path, at the
+    lattice's acoustic scale (forward-backward; all utterances together). Final nodes beyond the beam
+    stop being final."""
+    s, d = lat.global_src_dst()
+    cost = lat.graph.astype(np.float64) + lat.acoustic_scale * lat.acoustic.astype(np.float64)
+    one = lambda idx: cost[idx, None]  # noqa: E731
+    init = np.full((lat.num_nodes, 1), np.inf)
+    init[lat.node_offsets[:-1]] = 0.0
+    final = lat.final.astype(np.float64)
+    alpha = shortest_distance(lat.level, s, d, one, init)[0][:, 0]
+    beta = shortest_distance(-lat.level.astype(np.int64), d, s, one, final[:, None])[0][:, 0]
+    node_utt = np.repeat(np.arange(len(lat.ids)), np.diff(lat.node_offsets))
+    start = lat.node_offsets[:-1]
+    limit = (alpha[start] + beta[start] + lattice_beam)
+    keep_node = alpha + beta <= limit[node_utt]
+    keep_node[start] = True
+    arc_utt = lat.arc_utt()
+    keep_arc = (alpha[s] + cost + beta[d] <= limit[arc_utt]) & keep_node[s] & keep_node[d]
+    final = np.where(alpha + final <= limit[node_utt], final, np.inf)
+    counts = np.bincount(node_utt[keep_node], minlength=len(lat.ids))
+    node_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    local = np.cumsum(keep_node) - 1 - node_off[:-1][node_utt]  # new index within the utterance
+    arc_off = np.concatenate([[0], np.cumsum(np.bincount(arc_utt[keep_arc], minlength=len(lat.ids)))]).astype(np.int64)
+    return Lattices(list(lat.ids), node_off, arc_off, lat.level[keep_node], final[keep_node].astype(np.float32),
+                    local[s[keep_arc]].astype(np.int32), local[d[keep_arc]].astype(np.int32), lat.tid[keep_arc],
+                    lat.word[keep_arc], lat.graph[keep_arc], lat.acoustic[keep_arc], lat.reached_final.copy(),
+                    lat.num_frames.copy(), lat.acoustic_scale, lat.beam, float(lattice_beam))
+
+
+def best_paths(lat: Lattices, lm_weights: Sequence[float], penalties: Sequence[float] = (0.0,), chunk: int = 8):
     """Best path of every utterance for every ``(lm_weight, penalty)`` (cost ``w * (graph + p * words) +
     acoustic``). Returns ``(costs (U, G), words)``: ``words[g][u]`` the word ids of utterance ``u`` at
     setting ``g = i * len(penalties) + j``."""
     w = np.repeat(np.asarray(lm_weights, dtype=np.float64), len(penalties))
     p = np.tile(np.asarray(penalties, dtype=np.float64), len(lm_weights))
+    costs, words = [], []
+    for i in range(0, len(w), chunk):  # a few settings at a time: memory (nodes x settings) stays small
+        c, ws = _best_paths(lat, w[i : i + chunk], p[i : i + chunk])
+        costs.append(c)
+        words += ws
+    return np.concatenate(costs, axis=1), words
+
+
+def _best_paths(lat: Lattices, w: np.ndarray, p: np.ndarray):
     G, U = len(w), len(lat.ids)
     s, d = lat.global_src_dst()
     has_word = (lat.word > 0).astype(np.float64)
@@ -197,13 +235,10 @@ def best_paths(lat: Lattices, lm_weights: Sequence[float], penalties: Sequence[f
     dist, back = shortest_distance(lat.level, s, d, cost, init)
     total = dist + w * lat.final.astype(np.float64)[:, None]
     node_utt = np.repeat(np.arange(U), np.diff(lat.node_offsets))
-    # cheapest final node per utterance and setting
-    order = np.argsort(node_utt, kind="stable")
     starts = lat.node_offsets[:-1]
-    best_cost = np.minimum.reduceat(total, starts, axis=0) if lat.num_nodes else np.zeros((U, G))
+    best_cost = np.minimum.reduceat(total, starts, axis=0)
     pos = np.where(total == best_cost[node_utt], np.arange(lat.num_nodes)[:, None], lat.num_nodes)
     end = np.minimum.reduceat(pos, starts, axis=0)
-    _ = order
     # trace back all (utterance, setting) pairs together
     cur = end.copy()
     cols = np.arange(G)[None, :].repeat(U, 0)
@@ -217,5 +252,4 @@ def best_paths(lat: Lattices, lm_weights: Sequence[float], penalties: Sequence[f
         words_rev.append(np.where(alive, lat.word[np.maximum(arc, 0)], 0))
         cur = np.where(alive, s[np.maximum(arc, 0)], cur)
     seqs = np.stack(words_rev[::-1]) if words_rev else np.zeros((0, U, G), dtype=np.int32)
-    out = [[[int(x) for x in seqs[:, u, g] if x > 0] for u in range(U)] for g in range(G)]
-    return best_cost, out
+    return best_cost, [[[int(x) for x in seqs[:, u, g] if x > 0] for u in range(U)] for g in range(G)]

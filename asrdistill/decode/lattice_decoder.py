@@ -38,13 +38,13 @@ from typing import List
 import numpy as np
 
 from ..features.cmvn_policy import CMVN_HELP
-from .decoder import DecoderConfig
-from .lattice import Lattices, shortest_distance
+from .lattice import Lattices, prune
 
 
 log = logging.getLogger(__name__)
 
 _BEAM_DELTA = 0.5  # Kaldi's beam_delta
+_PRUNE_BATCH = 8  # utterances pruned to the lattice beam together
 
 
 def _ranges(first: np.ndarray, states: np.ndarray):
@@ -57,16 +57,17 @@ def _ranges(first: np.ndarray, states: np.ndarray):
 
 
 class LatticeDecoder:
-    """Lattices from HCLG (a kaldifst FST or :class:`~.fst_arrays.FstArrays`), one utterance per call."""
+    """Lattices from HCLG (a kaldifst FST or :class:`~.fst_arrays.FstArrays`), one utterance per call;
+    ``config``: a :class:`LatticeDecodeConfig` or :class:`~.decoder.DecoderConfig` (its beams)."""
 
-    def __init__(self, graph, config: DecoderConfig = DecoderConfig()):
+    def __init__(self, graph, config=None):
         from .fst_arrays import FstArrays
 
         a = graph if isinstance(graph, FstArrays) else FstArrays.from_fst(graph)
         a = a.sorted()
         if a.start < 0:
             raise ValueError("the decoding graph is empty")
-        self.config, self.start, self.final = config, a.start, a.final.astype(np.float64)
+        self.config, self.start, self.final = config or LatticeDecodeConfig(), a.start, a.final.astype(np.float64)
         n = a.num_states
         self.num_states = n
         for name, mask in (("e", a.ilabel > 0), ("n", a.ilabel == 0)):
@@ -76,6 +77,7 @@ class LatticeDecoder:
             setattr(self, f"{name}_w", a.weight[mask].astype(np.float64))
             setattr(self, f"{name}_il", a.ilabel[mask].astype(np.int64))
             setattr(self, f"{name}_ol", a.olabel[mask].astype(np.int32))
+        self.has_eps = np.diff(self.n_first) > 0
         self._cost = np.full(n, np.inf)
         self._index = np.full(n, -1, dtype=np.int64)
 
@@ -87,6 +89,7 @@ class LatticeDecoder:
         touched = [states]
         frontier = states
         for _ in range(10000):
+            frontier = frontier[self.has_eps[frontier]]
             if len(frontier) == 0:
                 break
             arcs, tok = _ranges(self.n_first, frontier)
@@ -124,17 +127,21 @@ class LatticeDecoder:
 
     def _eps_arcs(self, states: np.ndarray):
         """Non-emitting arcs between the tokens ``states`` (their index in it)."""
+        src = np.flatnonzero(self.has_eps[states])
+        if len(src) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._index[states] = np.arange(len(states))
-        arcs, tok = _ranges(self.n_first, states)
+        arcs, tok = _ranges(self.n_first, states[src])
         j = self._index[self.n_dst[arcs]]
         self._index[states] = -1
         m = j >= 0
-        return tok[m], j[m], arcs[m]
+        return src[tok[m]], j[m], arcs[m]
 
     # --- one utterance -----------------------------------------------------------------------------
-    def decode(self, loglikes: np.ndarray, acoustic_scale: float, utt: str = "u") -> Lattices:
+    def decode(self, loglikes: np.ndarray, acoustic_scale: float, utt: str = "u", lattice_prune: bool = True) -> Lattices:
         """Lattice for ``loglikes`` ``(T, num_transition_ids)`` (column ``j``: transition id ``j + 1``,
-        not scaled) searched at ``acoustic_scale``."""
+        not scaled) searched at ``acoustic_scale``; ``lattice_prune=False``: not yet pruned to the
+        lattice beam (:func:`.lattice.prune` then prunes a batch of them at once, faster)."""
         cfg = self.config
         ll = np.asarray(loglikes, dtype=np.float64)
         T = ll.shape[0]
@@ -167,9 +174,9 @@ class LatticeDecoder:
             eps.append(self._eps_arcs(nxt))
             frames.append((nxt, c))
             states, costs = nxt, c
-        return self._lattice(frames, emit, eps, T, acoustic_scale, utt)
+        return self._lattice(frames, emit, eps, T, acoustic_scale, utt, lattice_prune)
 
-    def _lattice(self, frames, emit, eps, T, acoustic_scale, utt) -> Lattices:
+    def _lattice(self, frames, emit, eps, T, acoustic_scale, utt, lattice_prune) -> Lattices:
         cfg = self.config
         sizes = np.array([len(s) for s, _ in frames])
         off = np.concatenate([[0], np.cumsum(sizes)])
@@ -204,33 +211,21 @@ class LatticeDecoder:
         reached = len(frames) == T + 1 and bool(np.isfinite(final).any())
         if not reached:  # as Kaldi: every token of the last frame decoded ends the utterance
             final = np.where(last, 0.0, np.inf)
-        # forward-backward pruning to the lattice beam, at the decoding scale
-        cost = graph + acoustic_scale * acoustic
-        one = lambda idx: cost[idx, None]  # noqa: E731
-        init = np.full((len(level), 1), np.inf)
-        init[0] = 0.0
-        alpha, _ = shortest_distance(level, src, dst, one, init)
-        beta, _ = shortest_distance(-level, dst, src, one, final[:, None].copy())
-        alpha, beta = alpha[:, 0], beta[:, 0]
-        best = alpha[0] + beta[0]
-        keep_arc = alpha[src] + cost + beta[dst] <= best + cfg.lattice_beam
-        keep_node = alpha + beta <= best + cfg.lattice_beam
-        keep_node[0] = True
-        keep_arc &= keep_node[src] & keep_node[dst]
-        renum = np.cumsum(keep_node) - 1
-        final = np.where(keep_node & (alpha + final <= best + cfg.lattice_beam), final, np.inf)[keep_node]
-        _, level = np.unique(level[keep_node], return_inverse=True)
-        A = int(keep_arc.sum())
-        return Lattices([utt], np.array([0, int(keep_node.sum())], np.int64), np.array([0, A], np.int64),
-                        level.astype(np.int32), final.astype(np.float32), renum[src[keep_arc]].astype(np.int32),
-                        renum[dst[keep_arc]].astype(np.int32), tid[keep_arc], word[keep_arc],
-                        graph[keep_arc].astype(np.float32), acoustic[keep_arc].astype(np.float32),
-                        np.array([reached]), np.array([T], np.int32), float(acoustic_scale), float(cfg.beam),
-                        float(cfg.lattice_beam))
+        raw = Lattices([utt], np.array([0, len(level)], np.int64), np.array([0, len(src)], np.int64),
+                       level.astype(np.int32), final.astype(np.float32), src.astype(np.int32), dst.astype(np.int32),
+                       tid, word, graph.astype(np.float32), acoustic.astype(np.float32), np.array([reached]),
+                       np.array([T], np.int32), float(acoustic_scale), float(cfg.beam), float(cfg.lattice_beam))
+        return prune(raw, cfg.lattice_beam) if lattice_prune else raw
 
 
 @dataclass
-class LatticeDecodeConfig(DecoderConfig):
+class LatticeDecodeConfig:
+    beam: float = field(default=13.0, metadata={"help": "Search beam.", "min_exclusive": 0})
+    max_active: int = field(default=7000, metadata={"help": "Most active states per frame.", "min": 2})
+    min_active: int = field(default=200, metadata={"help": "Fewest active states per frame (below it: no pruning).",
+                                                   "min": 0, "max": "max_active"})
+    lattice_beam: float = field(default=6.0, metadata={"help": "Lattice beam (at the search's acoustic scale).",
+                                                       "min_exclusive": 0})
     cmvn: bool = field(default=True, metadata={"help": CMVN_HELP})
     acoustic_scale: float = field(default=0.1, metadata={
         "help": "Acoustic scale of the search (the lattice beam then covers LM weights around 1/scale).",
@@ -259,7 +254,12 @@ def _decode_task(cut_dicts: List[dict]) -> dict:
     from lhotse import CutSet
 
     s = _state
-    lats, score_time, search_time, audio = [], 0.0, 0.0, 0.0
+    lats, raw, score_time, search_time, audio = [], [], 0.0, 0.0, 0.0
+
+    def prune_raw():  # a few utterances at once: one vectorized forward-backward pass for them
+        lats.append(prune(Lattices.concat(raw), s["config"].lattice_beam))
+        raw.clear()
+
     for cut in CutSet.from_dicts(cut_dicts):
         t0 = time.perf_counter()
         ll = s["scorer"](cut)
@@ -267,11 +267,18 @@ def _decode_task(cut_dicts: List[dict]) -> dict:
             raise ValueError("decode lattices takes one system (no --each-member)")
         ll = ll[:, s["pdf_of"]].numpy()
         t1 = time.perf_counter()
-        lats.append(s["decoder"].decode(ll, s["config"].acoustic_scale, cut.id))
+        raw.append(s["decoder"].decode(ll, s["config"].acoustic_scale, cut.id, lattice_prune=False))
+        if len(raw) == _PRUNE_BATCH:
+            prune_raw()
         search_time += time.perf_counter() - t1
         score_time += t1 - t0
         audio += cut.duration
-    return {"lattices": Lattices.concat(lats) if lats else None, "score_time": score_time, "search_time": search_time,
+    t0 = time.perf_counter()
+    if raw:
+        prune_raw()
+    lat = Lattices.concat(lats) if lats else None
+    search_time += time.perf_counter() - t0
+    return {"lattices": lat, "score_time": score_time, "search_time": search_time,
             "audio": audio}
 
 

@@ -2,19 +2,20 @@
 
 Kaldi rescores with ``lattice-lmrescore --lm-scale=-1`` (compose with the old G: its cost
 is subtracted) and then ``--lm-scale=1`` with the new G. Composition splits each lattice
-state by the LM states it can be in; here the same is done directly: every lattice node
-is expanded into ``(node, history)`` pairs, the history being the last ``n - 1`` words
-(``n``: the larger of the two LM orders; ``<s>`` at the start), and each word arc from
-history ``h`` with word ``v`` gets the graph cost
+node by the G states it can be in; here the same is done directly: every lattice node is
+expanded into ``(node, old G state, new G state)`` (a G state is a history of at most
+``n - 1`` words, ``<s>`` at the start), and a word arc reading ``v`` gets the graph cost
 
-    graph - cost_old(v | h) + cost_new(v | h)
+    graph - cost_old(v | old state) + cost_new(v | new state)
 
-(``cost = -ln P`` of the ARPA model with back-off, as ``arpa2fst`` makes G), final nodes
-likewise for ``</s>``. A path's old LM cost is thereby removed exactly and the new one
-added, so a path's rescored cost is its cost in a graph built from the new LM (up to
-the back-off paths that G's determinization in the log semiring sums in). The expansion
-runs over all utterances of a split together, one topological level at a time; an LM
-lookup is made once per distinct ``(history, word)`` pair.
+with one arc per path through the new G (the n-gram's arc, or back-off arcs and a lower
+order's n-gram, which leads to a shorter history: :meth:`ArpaLM.options`), so that the
+best path takes the cheapest, as a decoder searching a graph built from the new LM does.
+The old LM's cost is that of the cheapest G path for each word in turn (the one a
+Viterbi decoding follows, except where backing off now makes a later word dearer);
+final nodes likewise for ``</s>``. The expansion runs over all utterances of a split
+together, one topological level at a time; G is consulted once per distinct
+``(state, word)``.
 """
 
 from __future__ import annotations
@@ -67,8 +68,38 @@ class ArpaLM:
             raise ValueError(f"{path}: no n-grams")
         self.order = order
         self.path = path
+        self._cache: Dict[Tuple[Tuple[str, ...], str], list] = {}
+
+    def options(self, state: Tuple[str, ...], word: str) -> List[Tuple[Tuple[str, ...], float]]:
+        """The paths through G (as ``arpa2fst`` builds it) that read ``word`` from the LM state ``state`` (a
+        history of at most ``order - 1`` words): for each back-off depth ``k`` whose n-gram
+        ``state[k:] + (word,)`` exists, ``(next state, cost)`` with cost the ``k`` back-off weights plus the
+        n-gram's ``-ln P``. The next state is that n-gram's last ``order - 1`` words, so a path that backs
+        off loses history. ``word`` may be ``</s>`` (then the state does not matter)."""
+        key = (state, word)
+        got = self._cache.get(key)
+        if got is None:
+            got, bo = [], 0.0
+            for k in range(len(state) + 1):
+                h = state[k:]
+                c = self.prob.get(h + (word,))
+                if c is not None:
+                    got.append(((h + (word,))[len(h) + 2 - self.order :] if self.order > 1 else (), bo + c))
+                bo += self.backoff.get(h, 0.0)
+            if not got:
+                raise ValueError(f"{self.path}: word {word!r} has no probability (not in the LM's vocabulary)")
+            self._cache[key] = got
+        return got
+
+    def best(self, state: Tuple[str, ...], word: str) -> Tuple[Tuple[str, ...], float]:
+        """The cheapest of :meth:`options` (what a Viterbi search through G takes)."""
+        return min(self.options(state, word), key=lambda o: o[1])
+
+    def start(self) -> Tuple[str, ...]:
+        return ("<s>",) if self.order > 1 else ()
 
     def cost(self, history: Sequence[str], word: str) -> float:
+        """ARPA's ``-ln P(word | history)`` (the n-gram if it exists, else back-off weight + lower order)."""
         h = tuple(history)[-(self.order - 1) :] if self.order > 1 else ()
         total = 0.0
         while True:
@@ -89,20 +120,26 @@ def _ranges(first, idx):
 
 def rescore(lat: Lattices, old: ArpaLM, new: ArpaLM, id_word: Dict[int, str]) -> Lattices:
     """``lat`` with the old LM's cost replaced by the new one's (see the module doc)."""
-    H = max(old.order, new.order) - 1
-    hists: List[Tuple[str, ...]] = [("<s>",)[-H:] if H else ()]
+    # LM state: (old G state, new G state); the old one follows the old LM's cheapest path (the cost
+    # a Viterbi decoding put into the lattice), the new one every path through the new G (the search
+    # below keeps the cheapest, as decoding with the new graph would)
+    hists: List[Tuple[tuple, tuple]] = [(old.start(), new.start())]
     hist_id = {hists[0]: 0}
-    step: Dict[Tuple[int, int], Tuple[int, float]] = {}
+    step: Dict[Tuple[int, int], List[Tuple[int, float]]] = {}
     end: Dict[int, float] = {}
 
-    def lookup(h: int, w: int) -> Tuple[int, float]:
+    def lookup(h: int, w: int) -> List[Tuple[int, float]]:
         if (h, w) not in step:
-            words, v = hists[h], id_word[w]
-            nh = (words + (v,))[-H:] if H else ()
-            if nh not in hist_id:
-                hist_id[nh] = len(hists)
-                hists.append(nh)
-            step[(h, w)] = (hist_id[nh], new.cost(words, v) - old.cost(words, v))
+            (so, sn), v = hists[h], id_word[w]
+            o_next, o_cost = old.best(so, v)
+            out = []
+            for n_next, n_cost in new.options(sn, v):
+                key = (o_next, n_next)
+                if key not in hist_id:
+                    hist_id[key] = len(hists)
+                    hists.append(key)
+                out.append((hist_id[key], n_cost - o_cost))
+            step[(h, w)] = out
         return step[(h, w)]
 
     s, d = lat.global_src_dst()
@@ -133,13 +170,26 @@ def rescore(lat: Lattices, old: ArpaLM, new: ArpaLM, id_word: Dict[int, str]) ->
         arc = order[a_pos]
         h = cur_hist[k]
         w = lat.word[arc]
+        rep = np.ones(len(arc), np.int64)  # a word arc becomes one arc per path through the new G
         nh, delta = h.copy(), np.zeros(len(arc))
-        m = w > 0
-        if m.any():
+        m = np.nonzero(w > 0)[0]
+        if len(m):
             pairs, pinv = np.unique(np.stack([h[m], w[m]], 1), axis=0, return_inverse=True)
-            looked = np.array([lookup(int(a), int(b)) for a, b in pairs], dtype=np.float64).reshape(-1, 2)
-            nh[m] = looked[pinv.ravel(), 0].astype(np.int64)
-            delta[m] = looked[pinv.ravel(), 1]
+            opts = [lookup(int(a), int(b)) for a, b in pairs]
+            n_opt = np.array([len(o) for o in opts])
+            flat = np.array([x for o in opts for x in o], dtype=np.float64).reshape(-1, 2)
+            first_opt = np.cumsum(n_opt) - n_opt
+            rep[m] = n_opt[pinv.ravel()]
+            # entries: plain arcs once, word arcs once per option
+            e = np.repeat(np.arange(len(arc)), rep)
+            rank = np.arange(len(e)) - np.repeat(np.cumsum(rep) - rep, rep)
+            is_word = w[e] > 0
+            pos = np.full(len(arc), -1)
+            pos[m] = first_opt[pinv.ravel()]
+            opt = np.where(is_word, pos[e] + rank, 0)
+            nh = np.where(is_word, flat[opt, 0].astype(np.int64), h[e])
+            delta = np.where(is_word, flat[opt, 1], 0.0)
+            arc, k = arc[e], k[e]
         dst_level = lat.level[d[arc]]
         for lv in np.unique(dst_level):
             sel = dst_level == lv
@@ -152,7 +202,8 @@ def rescore(lat: Lattices, old: ArpaLM, new: ArpaLM, id_word: Dict[int, str]) ->
     fin = np.isfinite(lat.final[node])
     for hh in np.unique(hist[fin]):
         if int(hh) not in end:
-            end[int(hh)] = new.cost(hists[hh], "</s>") - old.cost(hists[hh], "</s>")
+            (so, sn) = hists[hh]
+            end[int(hh)] = new.best(sn, "</s>")[1] - old.best(so, "</s>")[1]
     final = np.where(fin, lat.final[node].astype(np.float64) + np.array([end.get(int(x), 0.0) for x in hist]), np.inf)
     # renumber: utterance, then level (the start state first)
     node_utt = np.repeat(np.arange(len(lat.ids)), np.diff(lat.node_offsets))

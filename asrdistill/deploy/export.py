@@ -154,12 +154,12 @@ def _acoustic_scale(model_dir: Path, members: Optional[List[int]]) -> Optional[f
 
 def _sampling_rate(feature_dir: Path, prefix: str, split: str) -> int:
     """The sampling rate of the training audio (the first cut of the split's feature manifest)."""
-    from lhotse import CutSet
+    from ..utils.readers import iter_cuts
 
     path = feature_dir / f"{prefix}_cuts_{split}.jsonl.gz"
     if not path.exists():
         raise UserError(f"{path} does not exist (its audio's sampling rate is the model's)")
-    for cut in CutSet.from_jsonl_lazy(path):
+    for cut in iter_cuts(path):
         return int(cut.sampling_rate)
     raise UserError(f"{path} holds no cuts")
 

@@ -164,6 +164,12 @@ if [ $stage -le 18 ] && [ $stop_stage -ge 18 ] && [ "$specialists" = true ]; the
     --nj $nj --config conf/decode_nnet.yaml
 fi
 
+if [ $stage -le 19 ] && [ $stop_stage -ge 19 ]; then
+  log "Stage 19: deployment table: the ensemble, member 0, the student and the tiny student exported to ONNX;"
+  log "offline and streaming transcription of the test speaker on one CPU thread"
+  $root/recipes/deployment_table.sh --recipe-dir . --prefix fsdd --systems "ensemble:0,1,2,3 ensemble:0 student:0 tsweep_tiny:1"
+fi
+
 if [ $stage -le 20 ] && [ $stop_stage -ge 20 ]; then
   log "Stage 20: RESULTS.md"
   $root/recipes/report.sh --exp-dir exp --title FSDD --out RESULTS.md

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generic recipe: any corpus given as Kaldi data directories (wav.scp, text, utt2spk; optional segments,
 # spk2utt, reco2dur), from audio to an exported student and a transcription of the test set with it.
-# Each stage is one script of ../../recipes (stage 0: one `asrdistill prepare kaldi` call per split).
+# Each stage is one script of ../../recipes (stage 0: recipes/import_kaldi_dir.sh once per split).
 #
 #   ./run.sh --train data_kaldi/train --dev data_kaldi/dev --test data_kaldi/test [--lexicon lexicon.txt]
 #   ./run.sh --stage 8 --stop-stage 12 ...       # a range of stages
@@ -50,11 +50,8 @@ nnet="--model-kind nnet --tree-dir exp/tri --graph-dir exp/tri/graph"
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: Kaldi data directories -> manifests (checked as validate_data_dir.sh)"
   for split in train dev test; do
-    marker=data/manifests/.kaldi_$split.done
-    stage_done $marker && continue
-    asrdistill prepare kaldi --data-dir "${!split}" --split $split $p --output-dir data/manifests \
-      $([ "$skip_bad" = true ] && echo --skip-bad)
-    mark_done $marker
+    $root/recipes/import_kaldi_dir.sh --data-dir "${!split}" --split $split $p --output-dir data/manifests \
+      --skip-bad $skip_bad
   done
 fi
 

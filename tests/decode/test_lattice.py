@@ -108,11 +108,25 @@ def test_rescoring_replaces_the_old_lm_cost_of_every_path(tmp_path):
     WittenBellLM(text[::-1] + [["C", "A"]] * 3, 3).write_arpa(tmp_path / "new.arpa")
     old, new = ArpaLM(tmp_path / "old.arpa"), ArpaLM(tmp_path / "new.arpa")
     ref = WittenBellLM(text[::-1] + [["C", "A"]] * 3, 3)
-    assert new.cost(("<s>", "C"), "A") == pytest.approx(-np.log(ref.prob(("<s>", "C", "A"))), rel=1e-5)
+    for h, v in ((("<s>", "C"), "A"), (("B", "A"), "C"), (("C",), "</s>")):  # ARPA's back-off = the interpolated model
+        assert new.cost(h, v) == pytest.approx(-np.log(ref.prob(h + (v,))), rel=1e-5)
 
-    def lm_cost(lm, words):
-        seq = ["<s>"] + [WORDS[x] for x in words]
-        return sum(lm.cost(seq[: i + 1], v) for i, v in enumerate(seq[1:] + ["</s>"]))
+    def greedy_cost(lm, words):  # the old LM: the cheapest G path word by word
+        state, total = lm.start(), 0.0
+        for v in [WORDS[x] for x in words]:
+            state, c = lm.best(state, v)
+            total += c
+        return total + lm.best(state, "</s>")[1]
+
+    def cheapest_cost(lm, words):  # the new LM: the cheapest G path for the whole sentence
+        states = {lm.start(): 0.0}
+        for v in [WORDS[x] for x in words]:
+            nxt = {}
+            for st, c in states.items():
+                for ns, oc in lm.options(st, v):
+                    nxt[ns] = min(nxt.get(ns, np.inf), c + oc)
+            states = nxt
+        return min(c + lm.best(st, "</s>")[1] for st, c in states.items())
 
     rng = np.random.default_rng(5)
     lats = [_random_lattice(rng, utt=f"u{i}") for i in range(5)]
@@ -123,7 +137,7 @@ def test_rescoring_replaces_the_old_lm_cost_of_every_path(tmp_path):
     for u, lat in enumerate(lats):
         def delta(arcs, end, lat=lat):
             ws = [int(x) for x in lat.word[arcs] if x > 0]
-            return lm_cost(new, ws) - lm_cost(old, ws)
+            return cheapest_cost(new, ws) - greedy_cost(old, ws)
 
         for g, (w, p) in enumerate((w, p) for w in weights for p in penalties):
             c, ws = _brute(lat, w, p, delta)

@@ -119,3 +119,83 @@ def test_rescoring_equals_decoding_with_the_new_lm(system, tri_graph, scored, tm
     # determinization in the log semiring sums the back-off paths into a word's cost)
     diff = np.array([scale * cost[i, 0] - ref[u][1] for i, u in enumerate(new.ids)])
     assert np.mean(np.abs(diff) < 0.01) >= 0.9, diff
+
+
+def test_cli_decodes_lattices_once_and_tunes_lm_weight_and_penalty_on_dev(system, tri_graph, scored):
+    """decode lattices + score-lattices: best.json as decode run writes it; the LM weight 10 row is the
+    best path of decoding at acoustic scale 0.1."""
+    import json
+
+    from click.testing import CliRunner
+
+    from asrdistill.cli import cli
+
+    root, _, _ = system
+    graph_dir, _ = tri_graph
+    lls, graph, tm = scored
+    out = str(root / "lat_{split}")
+    r = CliRunner().invoke(cli, ["decode", "lattices", "--feature-dir", str(root / "f"), "--split", "dev,test",
+                                 "--model-dir", str(root / "tri"), "--graph-dir", str(graph_dir), "--out-dir", out,
+                                 "--acoustic-scale", "0.1", "-j", "2"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["decode", "score-lattices", "--feature-dir", str(root / "f"), "--split", "dev,test",
+                                 "--lat-dir", out, "--words", str(graph_dir / "words.txt"), "--lm-weights", "8,10,12",
+                                 "--word-ins-penalties", "0,1"])
+    assert r.exit_code == 0, r.output
+    best = json.loads((root / "lat_test" / "best.json").read_text())
+    dev = json.loads((root / "lat_dev" / "results.json").read_text())["results"]
+    assert best["dev"]["wer"] == min(x["wer"] for x in dev.values()) and best["acoustic_scale"] == 1 / best["lm_weight"]
+    assert best["test"]["name"].split("-ac")[0] == "test" and best["test"]["rtf"] > 0  # as asrdistill report reads it
+    assert (root / "lat_test" / f"errs-{best['test']['name']}.txt").read_text().startswith("%WER")
+    ref = _faster(graph, tm, lls, 0.1)
+    recogs = (root / "lat_test" / "recogs-test-ac0.1-lmwt10-wip0-lattice.txt").read_text()
+    from asrdistill.lang.lang_dir import _symbols
+
+    id_word = {i: w for w, i in _symbols(graph_dir / "words.txt").items()}
+    for u, (words, _, _) in ref.items():
+        assert f"{u}:\thyp={[id_word[w] for w in words]}" in recogs
+
+
+def test_lm_paths_are_the_paths_through_arpa2fst_g(system, tri_graph, tmp_path):
+    """ArpaLM.options: the cheapest path over its G states for a word sequence costs what the shortest
+    path through kaldilm's G (back-off arcs on #0 made epsilons) costs."""
+    import kaldifst
+
+    from asrdistill.data.cuts import cut_text
+    from asrdistill.decode.fst_arrays import FstArrays
+    from asrdistill.decode.graph import arpa_to_fst
+    from asrdistill.decode.ngram import WittenBellLM
+    from asrdistill.decode.rescore import ArpaLM
+    from asrdistill.lang.lang_dir import _symbols
+    from asrdistill.utils.readers import read_cuts
+
+    root, _, _ = system
+    words_txt = root / "lang" / "words.txt"
+    sym = _symbols(words_txt)
+    rng = np.random.default_rng(1)
+    digits = "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE".split()
+    text = [cut_text(c).split() for c in read_cuts(root / "f" / "fsdd_cuts_train.jsonl.gz")]
+    text += [list(rng.choice(digits[:5], size=rng.integers(1, 5))) for _ in range(200)]
+    WittenBellLM(text, 3).write_arpa(tmp_path / "G3.arpa")
+    for arpa in (root / "G.arpa", tmp_path / "G3.arpa"):
+        lm = ArpaLM(arpa)
+        g = FstArrays.from_fst(arpa_to_fst(arpa, words_txt))
+        ilabel = np.where(g.ilabel == sym["#0"], 0, g.ilabel)
+        G = FstArrays(g.start, g.final, g.src, ilabel, ilabel, g.weight, g.dst).to_fst()
+        kaldifst.arcsort(G, sort_type="ilabel")
+        for _ in range(30):
+            ws = list(rng.choice(digits, size=rng.integers(1, 6)))
+            A = kaldifst.compile("".join(f"{i} {i + 1} {sym[w]} {sym[w]}\n" for i, w in enumerate(ws)) + f"{len(ws)}\n")
+            best = kaldifst.shortest_path(kaldifst.compose(A, G))
+            ref = sum(a.weight.value for s in range(best.num_states)
+                      for a in kaldifst.ArcIterator(best, s)) + sum(
+                best.final(s).value for s in range(best.num_states) if np.isfinite(best.final(s).value))
+            states = {lm.start(): 0.0}
+            for v in ws:
+                nxt = {}
+                for st, c in states.items():
+                    for ns, oc in lm.options(st, v):
+                        nxt[ns] = min(nxt.get(ns, np.inf), c + oc)
+                states = nxt
+            ours = min(c + lm.best(st, "</s>")[1] for st, c in states.items())
+            assert ours == pytest.approx(ref, abs=1e-3), (arpa.name, ws)
