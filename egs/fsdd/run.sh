@@ -105,9 +105,18 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
 fi
 
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
-  log "Stage 12: decode dev and test with the ensemble (hybrid: log posterior - log prior)"
+  log "Stage 12: decode dev and test with the ensemble (hybrid: log posterior - log prior); its lattices scored over"
+  log "LM weights x insertion penalties (tuned on dev) and rescored with a trigram"
   $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split dev,test --nj $nj \
     --config conf/decode_nnet.yaml
+  # lattices: decoded once, LM weight x insertion penalty tuned on dev (Kaldi's score.sh); one trigram-rescored row
+  $root/recipes/decode_lattices.sh --model-dir exp/ensemble --model-kind nnet --tree-dir exp/tri --graph-dir exp/tri/graph \
+    --nj $nj --config conf/decode_lattices.yaml
+  $root/recipes/score_lattices.sh --lat-dir "exp/ensemble/decode_lat_{split}"
+  $root/recipes/train_lm.sh --order 3 --out data/lm/G3.arpa
+  $root/recipes/lmrescore.sh --lat-dir "exp/ensemble/decode_lat_{split}" --out-dir "exp/ensemble/decode_lat_tg_{split}" \
+    --old-lm data/lm/G.arpa --new-lm data/lm/G3.arpa
+  $root/recipes/score_lattices.sh --lat-dir "exp/ensemble/decode_lat_tg_{split}"
 fi
 
 # the members' size (the paper's setting); frame accuracy on dev and test after training
