@@ -24,12 +24,14 @@ have) ``kaldi_hmm_gmm`` can deadlock (../shared/ENVIRONMENT.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.config import save_config
@@ -50,20 +52,27 @@ sys.stdout.write(kaldilm.arpa2fst(input_arpa=sys.argv[1], disambig_symbol="#0", 
 """
 
 
-def arpa_to_fst_text(arpa: Path, words_txt: Path) -> str:
-    """G in OpenFst text format (integer labels of ``words_txt``), for inspection; graphs are built from
-    :func:`arpa_to_fst` (binary). ``arpa`` may be gzipped (``.gz``)."""
+@contextlib.contextmanager
+def _plain_arpa(arpa: Path) -> Iterator[Path]:
+    """``arpa`` as a plain-text file (a gzipped one is unpacked into a temporary file: kaldilm reads plain text)."""
     import gzip
     import shutil
     import tempfile
 
+    if Path(arpa).suffix != ".gz":
+        yield Path(arpa)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        if Path(arpa).suffix == ".gz":  # kaldilm reads plain text
-            plain = Path(tmp) / Path(arpa).stem
-            with gzip.open(arpa, "rb") as src, open(plain, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            plain = Path(arpa)
+        plain = Path(tmp) / Path(arpa).stem
+        with gzip.open(arpa, "rb") as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        yield plain
+
+
+def arpa_to_fst_text(arpa: Path, words_txt: Path) -> str:
+    """G in OpenFst text format (integer labels of ``words_txt``), for inspection; graphs are built from
+    :func:`arpa_to_fst` (binary). ``arpa`` may be gzipped (``.gz``)."""
+    with _plain_arpa(arpa) as plain:
         out = subprocess.run([sys.executable, "-c", _ARPA2FST, str(plain), str(words_txt)], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"arpa2fst failed on {arpa}:\n{out.stderr[-2000:]}")
@@ -79,8 +88,6 @@ kaldilm.arpa2fst(input_arpa=sys.argv[1], output_fst=sys.argv[3], disambig_symbol
 
 def arpa_to_fst(arpa: Path, words_txt: Path):
     """G as a kaldifst ``StdVectorFst`` (through kaldilm's binary output file); ``arpa`` may be gzipped."""
-    import gzip
-    import shutil
     import tempfile
 
     import kaldifst
@@ -88,13 +95,7 @@ def arpa_to_fst(arpa: Path, words_txt: Path):
     for path, what in ((arpa, "ARPA language model"), (words_txt, "word list")):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path} does not exist (the {what} of the graph)")
-    with tempfile.TemporaryDirectory() as tmp:
-        if Path(arpa).suffix == ".gz":  # kaldilm reads plain text
-            plain = Path(tmp) / Path(arpa).stem
-            with gzip.open(arpa, "rb") as src, open(plain, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            plain = Path(arpa)
+    with _plain_arpa(arpa) as plain, tempfile.TemporaryDirectory() as tmp:
         out_path = Path(tmp) / "G.fst"
         out = subprocess.run([sys.executable, "-c", _ARPA2FST_BINARY, str(plain), str(words_txt), str(out_path)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

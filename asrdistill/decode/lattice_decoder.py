@@ -236,17 +236,9 @@ _state: dict = {}
 
 
 def _init_worker(scorer_spec: dict, graph_path: str, config: LatticeDecodeConfig) -> None:
-    import kaldifst
-    import torch
+    from .runner import load_worker_model
 
-    from ..utils.readers import reading
-    from .runner import make_scorer
-
-    torch.set_num_threads(1)
-    scorer = make_scorer(scorer_spec)
-    with reading(graph_path, "decoding graph"):
-        graph = kaldifst.StdVectorFst.read(graph_path)
-    pdf_of = np.asarray(scorer.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
+    scorer, graph, pdf_of = load_worker_model(scorer_spec, graph_path)
     _state.update(scorer=scorer, decoder=LatticeDecoder(graph, config), pdf_of=pdf_of, config=config)
 
 

@@ -48,7 +48,8 @@ def setting_name(split: str, scale: float, config: DecoderConfig) -> str:
 _state: dict = {}
 
 
-def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> None:
+def load_worker_model(scorer_spec: dict, graph_path: str):
+    """What a decoding worker holds: ``(scorer, HCLG, pdf of each transition id)``; one torch thread per worker."""
     import kaldifst
     import torch
 
@@ -57,6 +58,11 @@ def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> No
     with reading(graph_path, "decoding graph"):
         graph = kaldifst.StdVectorFst.read(graph_path)
     pdf_of = np.asarray(scorer.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
+    return scorer, graph, pdf_of
+
+
+def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> None:
+    scorer, graph, pdf_of = load_worker_model(scorer_spec, graph_path)
     _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config,
                   keep_tids=bool(scorer_spec.get("keep_tids")))
 

@@ -12,9 +12,12 @@ product (:class:`~asrdistill.gmm.diag_gmm.DiagGmmSet`), indexed into a
 graph (``DecodableCtc`` reads ``M[t, tid - 1]``). Statistics are accumulated over a shard's frames
 in chunks (float64 per chunk only).
 
-Memory: a worker holds its shard's CMVN-normalized fbank once (float32, preallocated from the
-manifest's frame counts and filled cut by cut), the model-space features (float32; a second
-array when fMLLR is set), its alignments and graphs; no float64 copy or squares of all its frames.
+Memory: a worker keeps one float32 array of its shard's frames, the speaker-independent
+model-space features (preallocated from the manifest's frame counts, filled utterance by
+utterance), plus its alignments and graphs; no float64 copy or squares of all its frames.
+The fbank they come from is read from the feature archives when the front end changes (and
+for LDA statistics), then dropped; fMLLR-adapted features are computed per speaker on access
+(:class:`AdaptedFeatures`), never stored.
 """
 
 from __future__ import annotations
@@ -82,46 +85,98 @@ class AlignReport:
         return self
 
 
+class AdaptedFeatures:
+    """Per-speaker fMLLR-adapted features, computed on access from the speaker-independent ones.
+
+    Indexed like the ``(N, D)`` tensor it stands for (``[a:b]`` or ``[rows]``, rows an index tensor),
+    it groups the requested rows by speaker and applies each speaker's ``W = [A b]``
+    (:func:`~asrdistill.gmm.fmllr.apply_fmllr`, in float64), so no adapted copy of the shard is kept.
+
+    Args:
+        si: ``(N, D)`` speaker-independent features.
+        offsets: ``(U + 1,)`` first row of each utterance.
+        utt_speaker: ``(U,)`` index into ``transforms`` of each utterance's speaker.
+        transforms: one ``(D, D + 1)`` transform per speaker.
+    """
+
+    def __init__(self, si: torch.Tensor, offsets: np.ndarray, utt_speaker: np.ndarray, transforms: Sequence):
+        self.si, self.offsets, self.utt_speaker, self.transforms = si, offsets, utt_speaker, list(transforms)
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.si.shape
+
+    def __len__(self) -> int:
+        return self.si.shape[0]
+
+    def new_zeros(self, *size, **kwargs) -> torch.Tensor:
+        return self.si.new_zeros(*size, **kwargs)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        from .fmllr import apply_fmllr
+
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.si.shape[0])
+            if step != 1:
+                raise IndexError("AdaptedFeatures: slices with a step are not supported")
+            x, rows = self.si[start:stop], np.arange(start, stop)
+        else:
+            rows = torch.as_tensor(index, dtype=torch.long).numpy()
+            x = self.si[torch.from_numpy(rows)]
+        speaker = self.utt_speaker[np.searchsorted(self.offsets, rows, side="right") - 1]
+        kinds = np.unique(speaker)
+        if len(kinds) == 1:
+            return apply_fmllr(x, self.transforms[int(kinds[0])])
+        out = torch.empty_like(x)
+        for k in kinds:
+            sel = torch.from_numpy(speaker == k)
+            out[sel] = apply_fmllr(x[sel], self.transforms[int(k)])
+        return out
+
+
+class PerUtterance:
+    """The rows of each utterance of ``store`` (a tensor or :class:`AdaptedFeatures`), made on access."""
+
+    def __init__(self, store, offsets: np.ndarray):
+        self.store, self.offsets = store, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.store[int(self.offsets[i]):int(self.offsets[i + 1])]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 class Shard:
     """One shard's utterances, graphs and alignments (lives in a worker).
 
-    It keeps the CMVN-normalized fbank of its utterances (``fbank_store``) and the model-space
-    features computed from it by the current front end (``store``: cepstra + deltas, or
-    spliced cepstra through the LDA+MLLT transform, then per-speaker fMLLR), so that a
-    trainer can change the front end (``set_front_end``, ``set_fmllr``) without reloading.
+    It keeps the model-space features of its utterances computed by the current front end
+    (``si_store``: cepstra + deltas, or spliced cepstra through the LDA+MLLT transform), and
+    ``store``: the same, or with per-speaker fMLLR computed on access where set. A trainer can
+    change the front end (``set_front_end``: the fbank is read again from the archives) or the
+    transforms (``set_fmllr``).
     """
 
     def __init__(self, spec: ShardSpec):
         from ..data.cuts import cut_speaker, cut_text
         from ..features.cmvn import CmvnStats
-        from ..features.loading import load_features
         from ..lang.lang_dir import LangDir
 
+        self.spec = spec
         self.lang = LangDir(spec.lang_dir)
-        cmvn = CmvnStats.load(spec.cmvn_path) if spec.cmvn_path else None
-        wanted = set(spec.cut_ids)
-        self.ids: List[str] = []
-        self.speakers: List[str] = []
-        self.words: List[List[int]] = []
-        cuts = [cut for cut in read_cuts(spec.cuts_path) if cut.id in wanted]
-        # one float32 array of the shard's fbank, preallocated from the stored frame counts and filled cut by cut
+        self._cmvn = CmvnStats.load(spec.cmvn_path) if spec.cmvn_path else None
+        cuts = self._cuts()
+        self.ids: List[str] = [cut.id for cut in cuts]
+        self.speakers: List[str] = [cut_speaker(cut) for cut in cuts]  # the key of CMVN and fMLLR statistics
+        self.words: List[List[int]] = [self.lang.word_ids(cut_text(cut), where=f"cut {cut.id}") for cut in cuts]
         lengths = [cut.features.num_frames if cut.features is not None else 0 for cut in cuts]
         self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        dim = cuts[0].features.num_features if cuts and cuts[0].features is not None else 0
-        self.fbank_store = torch.empty(int(self.offsets[-1]), dim, dtype=torch.float32) if cuts else torch.zeros(0, 0)
-        for i, cut in enumerate(cuts):
-            self.ids.append(cut.id)
-            self.speakers.append(cut_speaker(cut))  # the key of its CMVN and fMLLR statistics
-            f = load_features(cut, cmvn, norm_vars=False)
-            if f.shape != (lengths[i], dim):
-                raise ValueError(f"{spec.cuts_path}: cut {cut.id} has {f.shape} stored features, its manifest says "
-                                 f"{(lengths[i], dim)}")
-            self.fbank_store[self.offsets[i]:self.offsets[i + 1]] = torch.from_numpy(f)
-            self.words.append(self.lang.word_ids(cut_text(cut), where=f"cut {cut.id}"))
-        del cuts
         self.front_end = GmmFrontEnd(spec.feature_config)
         self.fmllr = None
-        self._compute_features()
+        self._compute_features(self._read_fbank(cuts))
         self.ali: Dict[str, np.ndarray] = {}
         self.graphs: Dict[str, Any] = {}
         self._graph_pdf_cache: Dict[str, torch.Tensor] = {}  # per compiled graph; cleared with the graphs
@@ -133,10 +188,37 @@ class Shard:
     def _spans(self):
         return zip(self.offsets[:-1], self.offsets[1:])
 
-    def _compute_features(self) -> None:
-        """``si_store``: speaker-independent model features; ``store``: with fMLLR where set."""
-        self.si_store = self._per_utterance(lambda u, a, b: self.front_end(self.fbank_store[a:b]))
-        self._apply_fmllr()
+    def _cuts(self) -> list:
+        """The shard's cuts, in manifest order."""
+        wanted = set(self.spec.cut_ids)
+        return [cut for cut in read_cuts(self.spec.cuts_path) if cut.id in wanted]
+
+    def _read_fbank(self, cuts=None) -> torch.Tensor:
+        """The shard's CMVN-normalized fbank from the feature archives: one float32 array, preallocated from
+        the stored frame counts and filled cut by cut."""
+        from ..features.loading import load_features
+
+        cuts = self._cuts() if cuts is None else cuts
+        if not cuts:
+            return torch.zeros(0, 0)
+        dim = cuts[0].features.num_features if cuts[0].features is not None else 0
+        out = torch.empty(int(self.offsets[-1]), dim, dtype=torch.float32)
+        for i, cut in enumerate(cuts):
+            f = load_features(cut, self._cmvn, norm_vars=False)
+            n = int(self.offsets[i + 1] - self.offsets[i])
+            if f.shape != (n, dim):
+                raise ValueError(f"{self.spec.cuts_path}: cut {cut.id} has {f.shape} stored features, its manifest says "
+                                 f"{(n, dim)}")
+            out[self.offsets[i]:self.offsets[i + 1]] = torch.from_numpy(f)
+        return out
+
+    def _compute_features(self, fbank: Optional[torch.Tensor] = None) -> None:
+        """``si_store``: speaker-independent model features of ``fbank`` (default: read from the archives);
+        ``store``: with fMLLR where set. The fbank is dropped afterwards."""
+        self.si_store = self.store = self.feats = None  # the old features go before the new ones are made
+        fbank = self._read_fbank() if fbank is None else fbank
+        self.si_store = self._per_utterance(lambda u, a, b: self.front_end(fbank[a:b]))
+        self._apply_fmllr()  # the fbank goes with this frame
 
     def _per_utterance(self, fn) -> torch.Tensor:
         """``(N, D)`` float32 of ``fn(u, start, end)`` over the utterances, written into one preallocated array."""
@@ -151,14 +233,14 @@ class Shard:
         return out
 
     def _apply_fmllr(self) -> None:
-        from .fmllr import apply_fmllr
-
-        if self.fmllr is None:
+        if self.fmllr is None or not self.ids:
             self.store = self.si_store
         else:
-            self.store = self._per_utterance(
-                lambda u, a, b: apply_fmllr(self.si_store[a:b], self.fmllr[self.speakers[u]])) if self.ids else self.si_store
-        self.feats = [self.store[a:b] for a, b in self._spans()]
+            names = sorted(set(self.speakers))
+            index = {n: k for k, n in enumerate(names)}
+            self.store = AdaptedFeatures(self.si_store, self.offsets, np.array([index[s] for s in self.speakers]),
+                                         [self.fmllr[n] for n in names])
+        self.feats = PerUtterance(self.store, self.offsets)
 
     def set_front_end(self, feature_config: GmmFeatureConfig, transform=None) -> int:
         """Use another front end (e.g. LDA+MLLT): recompute the features; fMLLR is dropped."""
@@ -239,7 +321,7 @@ class Shard:
         start = 0
         for u, f in zip(self.ids, self.feats):
             if all_ll is None:
-                ll = gmm.log_likelihoods(self.store[start : start + f.shape[0]], pdfs=self._graph_pdfs(u))
+                ll = gmm.log_likelihoods(f, pdfs=self._graph_pdfs(u))  # f: the rows start..start + len of store
             else:
                 ll = all_ll[start : start + f.shape[0]]
             start += f.shape[0]
@@ -336,7 +418,7 @@ class Shard:
     def convert(self, ctx_bytes: bytes, tm) -> int:
         """Map the alignments onto a new tree and transition model (Kaldi's convert-ali)."""
         old = self.tables
-        feats, tids = self._aligned()
+        _, _, tids = self._aligned_rows()  # the transition ids only: no features
         aligned = [u for u in self.ids if u in self.ali]
         lengths = [len(self.ali[u]) for u in aligned]
         keys = self.frame_keys(tids, lengths)
@@ -373,21 +455,23 @@ class Shard:
         return us, rows, pdfs, weights
 
     def lda_stats(self, feature_config: GmmFeatureConfig, num_classes: int, silence_weight: float):
-        """LDA statistics of the spliced features of ``feature_config``, classes = aligned pdfs."""
+        """LDA statistics of the spliced features of ``feature_config``, classes = aligned pdfs (the fbank
+        is read from the archives for this, then dropped)."""
         from .lda import LdaStats
 
         front = GmmFrontEnd(feature_config)
         us, rows, pdfs, weights = self._aligned_frames(silence_weight)
+        fbank = self._read_fbank()
         stats = None
         start = 0
         for i in us:
-            x = front(self.fbank_store[self.offsets[i] : self.offsets[i + 1]])
+            x = front(fbank[self.offsets[i] : self.offsets[i + 1]])
             if stats is None:
                 stats = LdaStats.zeros(num_classes, x.shape[1])
             n = x.shape[0]
             stats.accumulate(x, pdfs[start : start + n], weights[start : start + n])
             start += n
-        return stats if stats is not None else LdaStats.zeros(num_classes, feature_config.dim(self.fbank_store.shape[1]))
+        return stats if stats is not None else LdaStats.zeros(num_classes, feature_config.dim(fbank.shape[1]))
 
     def mllt_stats(self, gmm_state: dict, silence_weight: float, rand_prune: float = 0.0, seed: int = 0):
         """MLLT statistics of the current (speaker-independent) features under the aligned pdfs

@@ -120,7 +120,8 @@ class TrainConfig:
         default=0,
         metadata={"help": "torchrun: 0 = all-reduce the gradients every step (DDP); N > 0 = post-local SGD: after "
                   "warmup_steps of DDP each rank steps on its own and the models are averaged every N steps "
-                  "(torch.distributed.algorithms.model_averaging).", "min": 0})
+                  "(torch.distributed.algorithms.model_averaging). A resume starts every rank from rank 0's "
+                  "optimizer state (not bit-identical to an uninterrupted run, unlike DDP).", "min": 0})
 
     @property
     def seeds(self) -> List[int]:

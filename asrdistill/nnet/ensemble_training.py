@@ -36,9 +36,11 @@ def load_split(ali_dir, feature_dir, prefix: str, split: str, cmvn: bool = True,
 
 
 def load_split_for(exp_dir, ali_dir, feature_dir, prefix: str, split: str, store_dir=None) -> FrameStore:
-    """A split's frames for evaluating the model in ``exp_dir``: normalized as it was trained (``cmvn`` record)."""
-    from ..features.cmvn_policy import recorded_cmvn
+    """A split's frames for evaluating the model in ``exp_dir``: normalized as it was trained (``cmvn`` record),
+    from the frame store directory it trained with (``store_dir`` record) unless ``store_dir`` is given."""
+    from ..features.cmvn_policy import recorded_cmvn, recorded_setting
 
+    store_dir = store_dir or recorded_setting(exp_dir, "store_dir", "") or None
     return load_split(ali_dir, feature_dir, prefix, split, recorded_cmvn(exp_dir), store_dir)
 
 

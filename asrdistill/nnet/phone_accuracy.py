@@ -155,7 +155,7 @@ def evaluate_levels(model, store, left: int, right: int, device, tables: Mapping
     for s in range(0, total, chunk):
         frames = torch.arange(s, min(s + chunk, total), device=store.device)
         logp = torch.log_softmax(member_logits(model, store, frames, left, right, device, bf16), dim=-1)
-        y = store.targets[frames].to(logp.device)
+        y = store.target_of(frames, logp.device)
         pred = logp.argmax(-1)  # (N, B)
         pred_a = torch.logsumexp(logp, 0).argmax(-1)  # (B,)
         pred_g = logp.mean(0).argmax(-1)

@@ -211,7 +211,7 @@ def balanced_accuracy(model: StackedDnn, store: FrameStore, mask: Tensor, local:
     for s in range(0, store.num_frames, chunk):
         frames = torch.arange(s, min(s + chunk, store.num_frames), device=store.device)
         z = _masked(member_logits(model, store, frames, cfg.left_context, cfg.right_context, device, bf16), mask)
-        y = local[:, store.targets[frames].cpu()].to(z.device)  # (N, B)
+        y = local[:, store.target_of(frames, "cpu")].to(z.device)  # (N, B)
         own = (y > 0).cpu()
         ok = (z.argmax(-1) == y).cpu()
         hits[:, 0] += (ok & own).sum(1)

@@ -240,3 +240,19 @@ def test_a_shared_store_dir_keeps_the_splits_of_two_alignment_directories_apart(
         assert torch.equal(b.feats, torch.from_numpy(np.concatenate(fb)))
     assert a.path.parent == b.path.parent == shared and a.path != b.path
     assert len(list(shared.glob("*.json"))) == 2
+
+
+def test_evaluation_reads_the_store_dir_the_model_trained_with(tmp_path):
+    """An evaluation of a trained model (load_split_for) maps the store its training recorded (store_dir in
+    config.yaml), instead of building a second one in the default place."""
+    from asrdistill.nnet.ensemble_training import load_split_for
+
+    feats, _ = write_split(tmp_path / "ali", [6, 3])
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(f"train:\n  cmvn: false\n  store_dir: {tmp_path / 'stores'}\n")
+    store = load_split_for(exp, tmp_path / "ali", tmp_path / "ali", "x", "train")
+    assert store.path.parent == tmp_path / "stores" and not (tmp_path / "ali" / "frame_store").exists()
+    assert torch.equal(store.feats, torch.from_numpy(np.concatenate(feats)))
+    other = load_split_for(exp, tmp_path / "ali", tmp_path / "ali", "x", "train", store_dir="memory")
+    assert other.path is None  # an explicit store_dir wins
