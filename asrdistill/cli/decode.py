@@ -114,16 +114,7 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         from ..nnet.trainer import load_members
 
         members = ",".join(map(str, range(load_members(model_dir).num_members)))
-    if model_kind != "gmm":
-        tree_dir = tree_dir or Path("exp/tri")
-        if not tree_dir.is_dir():
-            raise click.UsageError(f"--tree-dir {tree_dir} does not exist (the GMM system of the network's outputs)")
-    default_graph = (model_dir if model_kind == "gmm" else tree_dir) / "graph"
-    graph = graph_dir or default_graph
-    cuts = {sp: feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz" for sp in splits}
-    for path in cuts.values():
-        if not path.exists():
-            raise click.ClickException(f"{path} does not exist")
+    tree_dir, graph, cuts = _decode_inputs(feature_dir, prefix, splits, model_dir, model_kind, tree_dir, graph_dir)
     # one pool of workers (graph and model loaded once) for every split: CMVN statistics of all
     from ..features.cmvn_policy import check_cmvn_matches, cmvn_file
 
@@ -151,6 +142,22 @@ def run_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir,
         raise click.ClickException(str(e))
     for sp in splits[1:]:
         _score_members(out_tpl.replace("{split}", splits[0]), out_tpl.replace("{split}", sp), members if each_member else "")
+
+
+def _decode_inputs(feature_dir: Path, prefix: str, splits, model_dir: Path, model_kind: str, tree_dir, graph_dir):
+    """``(tree_dir, graph_dir, {split: cut manifest})`` of a decoding call, checked: a network's tree directory
+    (default exp/tri) and every split's manifest must exist; the graph defaults to the model's (a network's:
+    its tree's)."""
+    if model_kind != "gmm":
+        tree_dir = tree_dir or Path("exp/tri")
+        if not tree_dir.is_dir():
+            raise click.UsageError(f"--tree-dir {tree_dir} does not exist (the GMM system of the network's outputs)")
+    graph = graph_dir or (model_dir if model_kind == "gmm" else tree_dir) / "graph"
+    cuts = {sp: feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz" for sp in splits}
+    for path in cuts.values():
+        if not path.exists():
+            raise click.ClickException(f"{path} does not exist")
+    return tree_dir, graph, cuts
 
 
 def _member_indices(members: str, model_dir: Path) -> list:
@@ -272,14 +279,14 @@ def lattices_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree
         raise click.UsageError("several splits need {split} in --out-dir")
     if model_kind == "gmm" and _is_sat(model_dir):
         raise click.UsageError(f"{model_dir} is a SAT system: lattices of two-pass decoding are not supported yet")
-    tree_dir = (tree_dir or Path("exp/tri")) if model_kind == "nnet" else None
-    graph = graph_dir or (model_dir if model_kind == "gmm" else tree_dir) / "graph"
+    tree_dir, graph, cut_paths = _decode_inputs(feature_dir, prefix, splits, model_dir, model_kind, tree_dir, graph_dir)
+    from ..utils.logfile import attach_experiment_log
+
+    attach_experiment_log(Path(out_tpl.replace("{split}", splits[0])) / "log.txt")  # the call's log, as decode run's
     try:
         check_cmvn_matches(model_dir, config.cmvn)
         for sp in splits:
-            cuts = feature_dir / f"{prefix}_cuts_{sp}.jsonl.gz"
-            if not cuts.exists():
-                raise click.ClickException(f"{cuts} does not exist")
+            cuts = cut_paths[sp]
             spec = {"kind": model_kind, "model_dir": str(model_dir),
                     "cmvn": str(cmvn_file(feature_dir, prefix, sp, config.cmvn)) if config.cmvn else None,
                     "tree_dir": str(tree_dir) if tree_dir else None, "combine": combine,
