@@ -133,13 +133,12 @@ def distillation_sections(exp_dir: Path, out_dir: Path, corpus: str = "FSDD") ->
             n_words = _json(next((exp_dir / "student").glob("decode_member*_test/best.json")))["test"]["words"]
             diff = float(stu_wer) - float(base_wer)
             spread = max(statistics.stdev(w) if len(w) > 1 else 0.0 for w in (base_w, stu_w))
-            if diff <= 0:
-                verdict = "no worse than"
-            elif diff < spread:
-                verdict = (f"{diff:.2f} points ({diff * n_words / 100:.1f} errors) above, within the seeds' spread "
-                           f"(standard deviation up to {spread:.2f}), i.e. not distinguishable from")
+            if abs(diff) < spread:  # either way: within what another seed gives
+                verdict = (f"{abs(diff):.2f} points ({abs(diff) * n_words / 100:.1f} errors) {'below' if diff < 0 else 'above'}, "
+                           f"within the seeds' spread (standard deviation up to {spread:.2f}), i.e. not distinguishable "
+                           "from")
             else:
-                verdict = "worse than"
+                verdict = "lower than" if diff < 0 else "worse than"
             lines.append(f"- Test WER, mean over seeds: student {stu_wer}% ({len(stu_w)} seeds: "
                          f"{', '.join(f'{w:.2f}' for w in stu_w)}) is {verdict} the baseline's {base_wer}% "
                          f"({len(base_w)} seeds: {', '.join(f'{w:.2f}' for w in base_w)}) ({n_words} words: one "
