@@ -19,7 +19,10 @@ nj=2              # parallel jobs
 specialists=true  # stage 18: generalist + specialists (false: skip)
 work_dir=.        # where data/, exp/ and RESULTS.md go (run_cv.sh: cv/fold<K>; conf/ is linked there)
 fold=             # a fold of conf/folds.yaml (run_cv.sh); empty: the split of conf/prepare.yaml
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N] [--specialists true|false] [--work-dir DIR] [--fold K]"
+ensemble_members= # members of the ensemble; empty: conf/ensemble.yaml's (run_cv.sh: 10, as in the paper)
+core=false        # true (run_cv.sh): only the rows the folds compare: no k2 decode, no lattices, no top-k or online
+                  # students, no member-size sweep, no omitted class, specialists or deployment; every seed decoded
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N] [--specialists true|false] [--work-dir DIR] [--fold K] [--ensemble-members N] [--core true|false]"
 . $root/local/parse_options.sh
 . $root/local/log.sh
 require_asrdistill
@@ -86,7 +89,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
     $root/recipes/decode.sh --model-dir exp/$m --split dev,test --nj $nj --config conf/decode.yaml
   done
   # the tri1 graph and scores through k2's pruned intersection (k2py), at the same beam
-  $root/recipes/decode.sh --model-dir exp/tri1 --split dev,test --out-dir "exp/tri1/decode_k2_{split}" --nj $nj \
+  [ "$core" = true ] || $root/recipes/decode.sh --model-dir exp/tri1 --split dev,test --out-dir "exp/tri1/decode_k2_{split}" --nj $nj \
     --config conf/decode_k2.yaml
 fi
 
@@ -101,7 +104,7 @@ fi
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: ensemble of frame classifiers on the tied-state targets (members trained together)"
   $root/recipes/train_ensemble.sh --exp-dir exp/ensemble --preset small --hidden-layers 3 --hidden-dim 256 \
-    --evaluate-splits dev,test --config conf/ensemble.yaml
+    --evaluate-splits dev,test --config conf/ensemble.yaml -- ${ensemble_members:+--num-members $ensemble_members}
 fi
 
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
@@ -109,6 +112,8 @@ if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   log "LM weights x insertion penalties (tuned on dev) and rescored with a trigram"
   $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --graph-dir exp/tri/graph --split dev,test --nj $nj \
     --config conf/decode_nnet.yaml
+fi
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ] && [ "$core" != true ]; then
   # lattices: decoded once, LM weight x insertion penalty tuned on dev (Kaldi's score.sh); one trigram-rescored row
   $root/recipes/decode_lattices.sh --model-dir exp/ensemble --model-kind nnet --tree-dir exp/tri --graph-dir exp/tri/graph \
     --nj $nj --config conf/decode_lattices.yaml
@@ -124,8 +129,8 @@ student="--preset small --hidden-layers 3 --hidden-dim 256 --evaluate-splits dev
 if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   log "Stage 13: distil the ensemble into students of a member's size (cached full, cached top-k, online teacher)"
   $root/recipes/distill.sh --exp-dir exp/student $student --config conf/student.yaml
-  $root/recipes/distill.sh --exp-dir exp/student_top10 $student --config conf/student.yaml -- --top-k 10 --num-members 1
-  $root/recipes/distill.sh --exp-dir exp/student_online $student --config conf/student.yaml -- --teacher online --num-members 1
+  [ "$core" = true ] || $root/recipes/distill.sh --exp-dir exp/student_top10 $student --config conf/student.yaml -- --top-k 10 --num-members 1
+  [ "$core" = true ] || $root/recipes/distill.sh --exp-dir exp/student_online $student --config conf/student.yaml -- --teacher online --num-members 1
 fi
 
 if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
@@ -136,12 +141,12 @@ fi
 
 if [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
   log "Stage 15: temperature sweep (one stacked member per T) for a member-size and a tiny student"
-  $root/recipes/distill.sh --exp-dir exp/tsweep_normal $student --config conf/tsweep.yaml
+  [ "$core" = true ] || $root/recipes/distill.sh --exp-dir exp/tsweep_normal $student --config conf/tsweep.yaml
   $root/recipes/distill.sh --exp-dir exp/tsweep_tiny --preset tiny --hidden-layers 2 --hidden-dim 32 \
     --evaluate-splits dev,test --config conf/tsweep.yaml
 fi
 
-if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
+if [ $stage -le 16 ] && [ $stop_stage -ge 16 ] && [ "$core" != true ]; then
   log "Stage 16: omitted class: no utterance with THREE in the transfer set; bias correction tuned on dev"
   $root/recipes/distill.sh --exp-dir exp/student_no3 $student --config conf/student.yaml -- --omit-words THREE --num-members 1
   $root/recipes/tune_bias.sh --exp-dir exp/student_no3 --word THREE
@@ -151,19 +156,21 @@ if [ $stage -le 17 ] && [ $stop_stage -ge 17 ]; then
   log "Stage 17: decode dev and test with single networks (every seed of the baseline and the student, every"
   log "temperature of the sweeps), the omitted-class student (without and with its bias), the geometric-mean ensemble"
   # one call per directory: each member (seed, or temperature) a system of its own, tuned on dev, then test
-  for e in ensemble:0,1,2,3 student:0,1,2 student_top10:0 student_online:0 baseline_3pct:0 student_3pct:0 \
-           tsweep_normal:0,1,2,3,4 tsweep_tiny:0,1,2,3,4 student_no3:0; do
-    $root/recipes/decode.sh --model-dir exp/${e%%:*} --model-kind nnet --members ${e#*:} --each-member true \
+  nets="ensemble: student:0,1,2 student_top10:0 student_online:0 baseline_3pct:0 student_3pct:0 tsweep_normal:0,1,2,3,4
+        tsweep_tiny:0,1,2,3,4 student_no3:0"  # (ensemble: all members)
+  [ "$core" = true ] && nets="ensemble: student: baseline_3pct: student_3pct: tsweep_tiny:"  # every seed
+  for e in $nets; do
+    $root/recipes/decode.sh --model-dir exp/${e%%:*} --model-kind nnet --members "${e#*:}" --each-member true \
       --graph-dir exp/tri/graph --split dev,test --out-dir "exp/${e%%:*}/decode_member{member}_{split}" --nj $nj \
       --config conf/decode_nnet.yaml
   done
-  $root/recipes/decode.sh --model-dir exp/student_no3 --model-kind nnet --logit-bias exp/student_no3/bias_THREE.json \
+  [ "$core" = true ] || $root/recipes/decode.sh --model-dir exp/student_no3 --model-kind nnet --logit-bias exp/student_no3/bias_THREE.json \
     --graph-dir exp/tri/graph --split dev,test --out-dir "exp/student_no3/decode_bias_{split}" --nj $nj --config conf/decode_nnet.yaml
-  $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
+  [ "$core" = true ] || $root/recipes/decode.sh --model-dir exp/ensemble --model-kind nnet --combine geometric --graph-dir exp/tri/graph \
     --split dev,test --out-dir "exp/ensemble/decode_geometric_{split}" --nj $nj --config conf/decode_nnet.yaml
 fi
 
-if [ $stage -le 18 ] && [ $stop_stage -ge 18 ] && [ "$specialists" = true ]; then
+if [ $stage -le 18 ] && [ $stop_stage -ge 18 ] && [ "$specialists" = true ] && [ "$core" != true ]; then
   log "Stage 18: specialists (section 5 of the paper): ensemble member 0 is the generalist; confusable subsets of its"
   log "tied states from its predictions on dev; one specialist per subset (+ dustbin); combined by minimizing KL"
   $root/recipes/cluster_classes.sh --generalist-dir exp/ensemble --out exp/specialists/clusters.json --config conf/clusters.yaml
@@ -173,7 +180,7 @@ if [ $stage -le 18 ] && [ $stop_stage -ge 18 ] && [ "$specialists" = true ]; the
     --nj $nj --config conf/decode_nnet.yaml
 fi
 
-if [ $stage -le 19 ] && [ $stop_stage -ge 19 ]; then
+if [ $stage -le 19 ] && [ $stop_stage -ge 19 ] && [ "$core" != true ]; then
   log "Stage 19: deployment table: the ensemble, member 0, the student and the tiny student exported to ONNX;"
   log "offline and streaming transcription of the test speaker on one CPU thread"
   $root/recipes/deployment_table.sh --recipe-dir . --prefix fsdd --systems "ensemble:0,1,2,3 ensemble:0 student:0 tsweep_tiny:1"
