@@ -7,7 +7,8 @@ feature_dir=data/fbank
 prefix=fsdd
 split=dev,test    # each split decoded once (--out-dir with {split})
 model_dir=exp/tri
-model_kind=gmm    # gmm (no SAT) or nnet
+model_kind=gmm    # gmm or nnet
+transform_dir=    # SAT gmm: two-pass decode run directories ({split}) whose trans.npz adapt the features
 tree_dir=         # nnet: the GMM system of the network's outputs (default exp/tri)
 members=          # nnet: comma-separated member indices (default: all)
 combine=arithmetic
@@ -26,5 +27,5 @@ marker="$(dirname "$name")/.$(basename "$name").lattices.done"
 stage_done "$marker" && exit 0
 asrdistill decode lattices --feature-dir "$feature_dir" --prefix "$prefix" --split "$split" --model-dir "$model_dir" \
   --model-kind "$model_kind" ${tree_dir:+--tree-dir "$tree_dir"} ${members:+--members "$members"} --combine "$combine" \
-  ${graph_dir:+--graph-dir "$graph_dir"} --out-dir "$out_dir" --num-jobs "$nj" ${config:+--config "$config"}
+  ${graph_dir:+--graph-dir "$graph_dir"} ${transform_dir:+--transform-dir "$transform_dir"} --out-dir "$out_dir" --num-jobs "$nj" ${config:+--config "$config"}
 mark_done "$marker"

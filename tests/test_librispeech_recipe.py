@@ -1,5 +1,6 @@
 """egs/librispeech/run.sh end to end (tiny preset) on a miniature corpus in LibriSpeech's layout:
-real speech (FSDD takes as 16 kHz FLAC), a lexicon in LibriSpeech's format, a gzipped ARPA trigram."""
+real speech (FSDD takes as 16 kHz FLAC), a lexicon in LibriSpeech's format, gzipped ARPA LMs: a bigram for the
+first pass (the graph), a trigram and a 4-gram rescoring its lattices (the recipe's tglarge and fglarge rows)."""
 
 import gzip
 import json
@@ -35,10 +36,12 @@ def test_tiny_recipe_from_manifests_to_wer(fsdd_dir, tmp_path):
     lexicon = tmp_path / "librispeech-lexicon.txt"  # LibriSpeech's format: WORD PH PH ... (stress kept)
     lexicon.write_text("".join(f"{w}\t{' '.join(cmu[w.lower()][0])}\n" for w in words))
     train_text = [text.split() for part, text, _ in expected.values() if part == "train-clean-100"]
-    WittenBellLM(train_text, 3).write_arpa(tmp_path / "lm.arpa")
-    lm = tmp_path / "3-gram.arpa.gz"
-    with gzip.open(lm, "wt") as f:
-        f.write((tmp_path / "lm.arpa").read_text())
+    lms = {}
+    for order in (2, 3, 4):
+        WittenBellLM(train_text, order).write_arpa(tmp_path / "lm.arpa")
+        lms[order] = tmp_path / f"{order}-gram.arpa.gz"
+        with gzip.open(lms[order], "wt") as f:
+            f.write((tmp_path / "lm.arpa").read_text())
     # the recipe directory as a user has it, next to recipes/ and local/
     work = tmp_path / "work"
     recipe = work / "egs" / "librispeech"
@@ -49,15 +52,16 @@ def test_tiny_recipe_from_manifests_to_wer(fsdd_dir, tmp_path):
         (work / name).symlink_to(ROOT / name)
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     cmd = ["bash", str(recipe / "run.sh"), "--preset", "tiny", "--corpus-dir", str(corpus), "--lexicon", str(lexicon),
-           "--lm", str(lm), "--nj", "2"]
+           "--lm", str(lms[2]), "--lm-tglarge", str(lms[3]), "--lm-fglarge", str(lms[4]), "--nj", "2"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-4000:]
     results = (recipe / "RESULTS.md").read_text()
+    wer_table = results.split("## WER")[1].split("\n## ")[0]
     rows = {m[1]: float(m[2]) for m in re.finditer(
-        r"^\| (tri4|tri4 \(speaker-independent pass\)|ensemble|ensemble \(member0\)|student \(member0\)) \| test \|"
-        r"[^|]*\|[^|]*\|[^|]*\| ([\d.]+) \|", results, re.M)}
+        r"^\| ((?:tri4|ensemble|student)(?: \([^)]*\))?) \| test \|[^|]*\|[^|]*\|[^|]*\| ([\d.]+) \|", wer_table, re.M)}
+    lattice_rows = {f"{s} ({v})" for s in ("tri4", "ensemble", "student") for v in ("lat", "lat_tglarge", "lat_fglarge")}
     assert set(rows) == {"tri4", "tri4 (speaker-independent pass)", "ensemble", "ensemble (member0)",
-                         "student (member0)"}, results
+                         "student (member0)"} | lattice_rows, results
     assert all(0 <= wer < 100 for wer in rows.values())
     assert rows["tri4"] < 60  # real speech, 3 training speakers: well below chance
     for exp in ("ensemble", "student"):
@@ -99,6 +103,16 @@ def test_tiny_recipe_from_manifests_to_wer(fsdd_dir, tmp_path):
     assert (exp_dir / "tri4" / "decode_test.si" / "best.json").exists()
     best = json.loads((exp_dir / "ensemble" / "decode_test" / "best.json").read_text())
     assert "exp/tri4/graph" in best.get("command", "") + best.get("test_command", ""), best
+    # lattices: decoded once with the bigram graph, LM weight x penalty tuned on dev, rescored with the 3- and 4-gram
+    assert (exp_dir / "tri4" / "decode_lat_test" / "lattices.json").read_text().count("trans.npz") >= 1  # adapted
+    for system in ("tri4", "ensemble", "student"):
+        for variant, lm in (("lat", lms[2]), ("lat_tglarge", lms[3]), ("lat_fglarge", lms[4])):
+            d = exp_dir / system / f"decode_{variant}_test"
+            best = json.loads((d / "best.json").read_text())
+            assert {"lm_weight", "word_ins_penalty"} <= set(best) and (d / "lat.npz").exists(), (d, best)
+            if variant != "lat":
+                info = json.loads((d / "lattices.json").read_text())
+                assert (info["old_lm"], info["new_lm"]) == (str(lms[2]), str(lm)), info
     # every stage left its marker: a second run does nothing and succeeds
     again = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "stage already done" in again.stderr

@@ -265,11 +265,17 @@ from ..decode.lattice_scoring import LatticeScoringConfig  # noqa: E402
 @click.option("--graph-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Default: the model's (nnet: the tree's) graph directory.")
 @click.option("--out-dir", default=None, help="Default: MODEL_DIR/decode_lat_{split}.")
+@click.option("--transform-dir", default=None,
+              help="SAT GMM: a two-pass 'decode run' directory per split ({split}), e.g. MODEL_DIR/decode_{split}: its "
+              "trans.npz (fMLLR from the speaker-independent pass) adapts the features, as Kaldi's --transform-dir.")
 @click.option("--num-jobs", "-j", type=int, default=2, help="Parallel worker processes.")
 @with_config(LatticeDecodeConfig)
 def lattices_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree_dir, members, combine, graph_dir, out_dir,
-                 num_jobs) -> None:
-    """Decode each split once into lattices (OUT_DIR/lat.npz, see asrdistill.decode.lattice)."""
+                 transform_dir, num_jobs) -> None:
+    """Decode each split once into lattices (OUT_DIR/lat.npz, see asrdistill.decode.lattice).
+
+    A SAT system needs --transform-dir: the fMLLR transforms that its two-pass 'decode run' estimated
+    from the speaker-independent pass (unsupervised); the lattices are those of the adapted pass."""
     from ..decode.lattice_decoder import decode_lattices
     from ..features.cmvn_policy import check_cmvn_matches, cmvn_file
 
@@ -277,8 +283,14 @@ def lattices_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree
     out_tpl = out_dir or str(model_dir / "decode_lat_{split}")
     if not splits or (len(splits) > 1 and "{split}" not in out_tpl):
         raise click.UsageError("several splits need {split} in --out-dir")
-    if model_kind == "gmm" and _is_sat(model_dir):
-        raise click.UsageError(f"{model_dir} is a SAT system: lattices of two-pass decoding are not supported yet")
+    sat = model_kind == "gmm" and _is_sat(model_dir)
+    if sat and not transform_dir:
+        raise click.UsageError(f"{model_dir} is a SAT system: give --transform-dir (its two-pass 'decode run' "
+                               "directories, e.g. MODEL_DIR/decode_{split}, whose trans.npz adapt the features)")
+    if transform_dir and not sat:
+        raise click.UsageError("--transform-dir is for a SAT GMM system")
+    if transform_dir and len(splits) > 1 and "{split}" not in transform_dir:
+        raise click.UsageError("several splits need {split} in --transform-dir")
     tree_dir, graph, cut_paths = _decode_inputs(feature_dir, prefix, splits, model_dir, model_kind, tree_dir, graph_dir)
     from ..utils.logfile import attach_experiment_log
 
@@ -291,6 +303,11 @@ def lattices_cmd(config, feature_dir, prefix, split, model_dir, model_kind, tree
                     "cmvn": str(cmvn_file(feature_dir, prefix, sp, config.cmvn)) if config.cmvn else None,
                     "tree_dir": str(tree_dir) if tree_dir else None, "combine": combine,
                     "members": _member_indices(members, model_dir) if members and model_kind == "nnet" else None}
+            if transform_dir:
+                trans = Path(transform_dir.replace("{split}", sp)) / "trans.npz"
+                if not trans.is_file():
+                    raise FileNotFoundError(f"{trans} does not exist: decode {sp} with 'decode run' (two passes) first")
+                spec["fmllr"] = str(trans)
             s = decode_lattices(spec, graph, cuts, out_tpl.replace("{split}", sp), config, num_jobs)
             click.echo(f"{sp}: {s['utterances']} lattices, {s['arcs_per_frame']:.1f} arcs/frame, "
                        f"RTF {s['score_rtf'] + s['search_rtf']:.4f} -> {out_tpl.replace('{split}', sp)}/lat.npz")

@@ -34,7 +34,8 @@ PARTS = ("dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100"
 CORPUS_URL = "https://www.openslr.org/resources/12"
 RESOURCES_URL = "https://www.openslr.org/resources/11"
 #: The lexicon and the official n-gram LMs of OpenSLR 11 the recipe uses.
-RESOURCE_FILES = ("librispeech-lexicon.txt", "3-gram.pruned.1e-7.arpa.gz")
+#: the lexicon, the first-pass LM (Kaldi's tgsmall) and the rescoring LMs (tglarge, fglarge)
+RESOURCE_FILES = ("librispeech-lexicon.txt", "3-gram.pruned.1e-7.arpa.gz", "3-gram.arpa.gz", "4-gram.arpa.gz")
 
 
 @dataclass

@@ -114,12 +114,32 @@ class NnetScorer:
             b = json.loads(Path(logit_bias).read_text())
             self.bias[b["classes"]] = float(b["best_delta"])
 
-    @torch.no_grad()
-    def __call__(self, cut) -> torch.Tensor:
+    def to(self, device) -> "NnetScorer":
+        """Score on ``device`` (features are read on the CPU and moved there per batch)."""
+        self.model.to(device)
+        self.log_priors, self.bias = self.log_priors.to(device), self.bias.to(device)
+        return self
+
+    def _scores(self, windows: torch.Tensor) -> torch.Tensor:
         from ..losses import combine_log_probs
 
-        logp = torch.log_softmax(self.model(windows_of(cut, self.cmvn, self.model.config)) + self.bias, dim=-1)  # (N, T, C)
+        logp = torch.log_softmax(self.model(windows) + self.bias, dim=-1)  # (N, T, C)
         return (logp if self.each_member else combine_log_probs(logp, self.combine)) - self.log_priors
+
+    @torch.no_grad()
+    def __call__(self, cut) -> torch.Tensor:
+        return self._scores(windows_of(cut, self.cmvn, self.model.config))
+
+    @torch.no_grad()
+    def score_batch(self, cuts, max_frames: int = 5000) -> list:
+        """The scores of several cuts (each as :meth:`__call__` gives it, on the CPU), the context windows of
+        all of them in forward passes of at most ``max_frames`` frames on the scorer's device."""
+        windows = [windows_of(c, self.cmvn, self.model.config) for c in cuts]
+        lengths = [w.shape[0] for w in windows]
+        x = torch.cat(windows)
+        device = self.log_priors.device
+        out = [self._scores(x[i : i + max_frames].to(device)).cpu() for i in range(0, x.shape[0], max_frames)]
+        return list(torch.cat(out, dim=-2).split(lengths, dim=-2))
 
 
 def windows_of(cut, cmvn, config) -> torch.Tensor:

@@ -38,6 +38,7 @@ from typing import List
 import numpy as np
 
 from ..features.cmvn_policy import CMVN_HELP
+from .batch_scoring import MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field
 from .lattice import Lattices, prune
 
 
@@ -230,6 +231,7 @@ class LatticeDecodeConfig:
     acoustic_scale: float = field(default=0.1, metadata={
         "help": "Acoustic scale of the search (the lattice beam then covers LM weights around 1/scale).",
         "min_exclusive": 0})
+    score_device: str = score_device_field()
 
 
 _state: dict = {}
@@ -238,11 +240,17 @@ _state: dict = {}
 def _init_worker(scorer_spec: dict, graph_path: str, config: LatticeDecodeConfig) -> None:
     from .runner import load_worker_model
 
-    scorer, graph, pdf_of = load_worker_model(scorer_spec, graph_path)
+    scorer, _, graph, pdf_of = load_worker_model(scorer_spec, graph_path, with_scorer=not config.score_device)
     _state.update(scorer=scorer, decoder=LatticeDecoder(graph, config), pdf_of=pdf_of, config=config)
 
 
-def _decode_task(cut_dicts: List[dict]) -> dict:
+def _decode_scored(task_and_scores) -> dict:
+    return _decode_task(*task_and_scores)
+
+
+def _decode_task(cut_dicts: List[dict], precomputed: "List[np.ndarray] | None" = None) -> dict:
+    """Lattices of the cuts; ``precomputed``: their acoustic scores from the main process (else scored here)."""
+    import torch
     from lhotse import CutSet
 
     s = _state
@@ -252,9 +260,9 @@ def _decode_task(cut_dicts: List[dict]) -> dict:
         lats.append(prune(Lattices.concat(raw), s["config"].lattice_beam))
         raw.clear()
 
-    for cut in CutSet.from_dicts(cut_dicts):
+    for i, cut in enumerate(CutSet.from_dicts(cut_dicts)):
         t0 = time.perf_counter()
-        ll = s["scorer"](cut)
+        ll = torch.from_numpy(precomputed[i]) if precomputed is not None else s["scorer"](cut)
         if ll.dim() == 3:
             raise ValueError("decode lattices takes one system (no --each-member)")
         ll = ll[:, s["pdf_of"]].numpy()
@@ -288,7 +296,27 @@ def decode_lattices(scorer_spec: dict, graph_dir, cuts_path, out_dir, config: La
     dicts = [c.to_dict() for c in sorted(cuts, key=lambda c: -c.duration)]  # longest first
     args = (scorer_spec, str(graph_dir / "HCLG.fst"), config)
     t0 = time.perf_counter()
-    if num_jobs <= 1:
+    device = resolve_score_device(config.score_device)
+    if device is not None:  # scored here in batches of cuts (GPU or all CPU threads), searched in the workers
+        from .runner import InlineExecutor, frame_bounded_tasks
+
+        scorer = MainProcessScorer(scorer_spec, device)
+        tasks = frame_bounded_tasks(dicts, scorer.max_frames)
+        pool = None
+        if num_jobs <= 1:
+            _init_worker(*args)
+        else:
+            pool = ProcessPoolExecutor(num_jobs, mp_context=process_context(), initializer=_init_worker, initargs=args)
+        try:
+            parts = []
+            for part, seconds in pipelined_map(pool or InlineExecutor(), _decode_scored, tasks, scorer,
+                                               2 * max(1, num_jobs), cuts_from_dicts):
+                part["score_time"] += seconds
+                parts.append(part)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+    elif num_jobs <= 1:
         _init_worker(*args)
         parts = [_decode_task(dicts)]
     else:

@@ -7,7 +7,9 @@ Acoustic scores are computed once per utterance (for all members of a network at
 when each member is decoded as a system of its own) and decoded for every acoustic scale
 asked for; the best scale on the dev split is then applied to the test split
 (:func:`tune_and_score`). The real-time factor (scoring + search time over audio
-duration, one thread per worker) is measured per setting.
+duration, one thread per worker) is measured per setting. With ``score_device`` set, the
+main process scores instead, batched over utterances on a GPU or with all CPU threads, and
+the workers only search (:mod:`.batch_scoring`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..features.cmvn_policy import CMVN_HELP
 from ..utils.atomic import atomic_write_text
 from ..utils.config import command_line, save_config
 from ..utils.readers import read_cuts, reading
+from .batch_scoring import MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field
 from .decoder import DecoderConfig, GraphDecoder
 from .scoring import write_results
 
@@ -39,6 +42,7 @@ class DecodeConfig(DecoderConfig):
         default=(0.03, 0.04, 0.05, 0.067, 0.083, 0.1, 0.125),
         metadata={"help": "Acoustic scales to decode with (tuned on dev).", "min_exclusive": 0},
     )
+    score_device: str = score_device_field()
 
 
 def setting_name(split: str, scale: float, config: DecoderConfig) -> str:
@@ -48,22 +52,29 @@ def setting_name(split: str, scale: float, config: DecoderConfig) -> str:
 _state: dict = {}
 
 
-def load_worker_model(scorer_spec: dict, graph_path: str):
-    """What a decoding worker holds: ``(scorer, HCLG, pdf of each transition id)``; one torch thread per worker."""
+def load_worker_model(scorer_spec: dict, graph_path: str, with_scorer: bool = True):
+    """What a decoding worker holds: ``(scorer, transition model, HCLG, pdf of each transition id)``; one torch
+    thread per worker. ``with_scorer=False`` (the main process scores): no acoustic model, scorer ``None``."""
     import kaldifst
     import torch
 
     torch.set_num_threads(1)
-    scorer = make_scorer(scorer_spec)
+    if with_scorer:
+        scorer = make_scorer(scorer_spec)
+        tm = scorer.tm
+    else:
+        from .acoustic import load_transition_model
+
+        scorer, (_, tm) = None, load_transition_model(scorer_spec.get("tree_dir") or scorer_spec["model_dir"])
     with reading(graph_path, "decoding graph"):
         graph = kaldifst.StdVectorFst.read(graph_path)
-    pdf_of = np.asarray(scorer.tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
-    return scorer, graph, pdf_of
+    pdf_of = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int64)[1:]
+    return scorer, tm, graph, pdf_of
 
 
 def _init_worker(scorer_spec: dict, graph_path: str, config: DecodeConfig) -> None:
-    scorer, graph, pdf_of = load_worker_model(scorer_spec, graph_path)
-    _state.update(scorer=scorer, decoder=GraphDecoder(graph, scorer.tm, config), pdf_of=pdf_of, config=config,
+    scorer, tm, graph, pdf_of = load_worker_model(scorer_spec, graph_path, with_scorer=not config.score_device)
+    _state.update(scorer=scorer, decoder=GraphDecoder(graph, tm, config), pdf_of=pdf_of, config=config,
                   keep_tids=bool(scorer_spec.get("keep_tids")))
 
 
@@ -85,8 +96,10 @@ def make_scorer(spec: dict):
     raise ValueError(f"unknown acoustic model kind {spec['kind']!r}")
 
 
-def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]]) -> dict:
-    """Decode cuts for every system and its acoustic scales; keys ``(system, scale)``."""
+def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]], precomputed: "List[np.ndarray] | None" = None) -> dict:
+    """Decode cuts for every system and its acoustic scales; keys ``(system, scale)``. ``precomputed``: the
+    cuts' acoustic scores, computed by the main process (else this worker's scorer computes them)."""
+    import torch
     from lhotse import CutSet
 
     cut_dicts, scales = task
@@ -94,9 +107,9 @@ def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]]) -> dict:
     keys = [(m, a) for m, system_scales in enumerate(scales) for a in system_scales]
     out = {"hyps": {k: {} for k in keys}, "failed": {k: [] for k in keys}, "score_time": 0.0,
            "search_time": {k: 0.0 for k in keys}, "audio": 0.0, "tids": {k: {} for k in keys}}
-    for cut in CutSet.from_dicts(cut_dicts):
+    for i, cut in enumerate(CutSet.from_dicts(cut_dicts)):
         t0 = time.perf_counter()
-        ll = s["scorer"](cut)
+        ll = torch.from_numpy(precomputed[i]) if precomputed is not None else s["scorer"](cut)
         lls = ll if ll.dim() == 3 else ll[None]  # (systems, T, pdfs)
         out["score_time"] += time.perf_counter() - t0
         out["audio"] += cut.duration
@@ -113,6 +126,34 @@ def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]]) -> dict:
     return out
 
 
+def _decode_scored(task_and_scores) -> dict:
+    return _decode_shard(*task_and_scores)
+
+
+class InlineExecutor:
+    """A one-process stand-in for a process pool (``submit`` runs the call at once)."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def frame_bounded_tasks(cut_dicts: List[dict], max_frames: int, frame_shift: float = 0.01) -> List[List[dict]]:
+    """Consecutive groups of cuts of at most ``max_frames`` frames each (a longer cut: a group of its own)."""
+    tasks, current, frames = [], [], 0
+    for d in cut_dicts:
+        n = int(round(d["duration"] / frame_shift))
+        if current and frames + n > max_frames:
+            tasks.append(current)
+            current, frames = [], 0
+        current.append(d)
+        frames += n
+    return tasks + ([current] if current else [])
+
+
 class DecodingPool:
     """Worker processes that each hold the graph and the acoustic model, for one or more splits.
 
@@ -125,6 +166,8 @@ class DecodingPool:
         from ..utils.processes import process_context
 
         self.num_jobs = max(1, num_jobs)
+        device = resolve_score_device(config.score_device)
+        self.main_scorer = MainProcessScorer(scorer_spec, device) if device is not None else None
         args = (scorer_spec, str(graph_path), config)
         self.pool = None
         if self.num_jobs == 1:
@@ -140,6 +183,14 @@ class DecodingPool:
         ``tasks_per_job`` tasks per worker, so that the workers finish together: a worker
         that is done takes the next task.
         """
+        if self.main_scorer is not None:  # scored here in batches of cuts, searched in the workers
+            tasks = [(t, scales) for t in frame_bounded_tasks(cut_dicts, self.main_scorer.max_frames)]
+            parts = []
+            for part, seconds in pipelined_map(self.pool or InlineExecutor(), _decode_scored, tasks, self.main_scorer,
+                                               2 * self.num_jobs, lambda task: cuts_from_dicts(task[0])):
+                part["score_time"] += seconds
+                parts.append(part)
+            return parts
         if self.pool is None:
             return [_decode_shard((cut_dicts, scales))]
         n = max(1, min(self.num_jobs * tasks_per_job, len(cut_dicts)))

@@ -2,11 +2,14 @@
 # LibriSpeech recipe at the paper's scale: data -> fbank -> GMM-HMM in the shape of Kaldi's egs/librispeech/s5
 # (mono on the shortest utterances, tri1 deltas on a subset, tri2 LDA+MLLT and tri3 SAT on a larger subset,
 # tri4 SAT on all the training data: the tied states) -> tri4's two-pass fMLLR alignments -> N-member ensemble
-# -> distilled student -> HCLG decoding of dev/test (clean and other) with tri4's graph -> RESULTS.md.
+# -> distilled student -> HCLG decoding of dev/test (clean and other) with tri4's graph -> lattices, scored over
+# LM weight x insertion penalty and rescored with the large 3-gram and 4-gram (Kaldi's tglarge and fglarge rows)
+# -> RESULTS.md.
 # Each stage is one script of ../../recipes; the sizes come from a preset (conf/<preset>/params.sh).
 #
 #   ./run.sh --corpus-dir /data/LibriSpeech --lexicon /data/lm/librispeech-lexicon.txt \
-#            --lm /data/lm/3-gram.pruned.1e-7.arpa.gz                         # existing copies
+#            --lm /data/lm/3-gram.pruned.1e-7.arpa.gz --lm-tglarge /data/lm/3-gram.arpa.gz \
+#            --lm-fglarge /data/lm/4-gram.arpa.gz                             # existing copies
 #   ./run.sh                                          # downloads parts, lexicon and LM to download/
 #   ./run.sh --preset 100h --stage 11 --stop-stage 13 # a range of stages, another preset
 #
@@ -23,8 +26,10 @@ preset=paper
 corpus_dir=       # existing LibriSpeech directory (with train-clean-100/, dev-clean/, ...); empty: download
 lexicon=          # librispeech-lexicon.txt; empty: download/librispeech-lexicon.txt
 lm=               # ARPA LM for the graph (.gz allowed); empty: download/3-gram.pruned.1e-7.arpa.gz
+lm_tglarge=       # ARPA LMs rescoring the lattices (Kaldi's tglarge, fglarge); empty: download/3-gram.arpa.gz,
+lm_fglarge=       # download/4-gram.arpa.gz; "none": no such row
 nj=4              # parallel CPU jobs
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--preset paper|100h|tiny] [--corpus-dir DIR] [--lexicon F] [--lm F] [--nj N]"
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--preset paper|100h|tiny] [--corpus-dir DIR] [--lexicon F] [--lm F] [--lm-tglarge F|none] [--lm-fglarge F|none] [--nj N]"
 . $root/local/parse_options.sh
 . $root/local/log.sh
 require_asrdistill
@@ -33,6 +38,8 @@ require_asrdistill
 . ./cmd.sh                 # train_cmd: how GPU training runs
 lexicon=${lexicon:-download/librispeech-lexicon.txt}
 lm=${lm:-download/3-gram.pruned.1e-7.arpa.gz}
+lm_tglarge=${lm_tglarge:-download/3-gram.arpa.gz}
+lm_fglarge=${lm_fglarge:-download/4-gram.arpa.gz}
 conf=conf/$preset
 p="--prefix librispeech"
 gmm="$p --nj $nj"
@@ -131,6 +138,25 @@ if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
              "student --members 0 --each-member true:student/decode_member{member}"; do
     $root/recipes/decode.sh $p $nnet --model-dir exp/${sys%%:*} --split "$eval_splits" --out-dir "exp/${sys#*:}_{split}" \
       --nj $nj --config $conf/decode.yaml
+  done
+fi
+
+if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
+  log "Stage 14: lattices of tri4 (adapted pass, stage 10's fMLLR), the ensemble and the student with the first-pass"
+  log "graph, best paths over LM weight x insertion penalty (tuned on dev); rescored with tglarge and fglarge"
+  words="--words exp/tri4/graph/words.txt"
+  for sys in tri4: ensemble: student:0; do  # tri4, the ensemble (all members), the student (member 0)
+    d=exp/${sys%%:*} members=${sys#*:}
+    if [ $d = exp/tri4 ]; then kind="--transform-dir exp/tri4/decode_{split}"; else kind="$nnet"; fi
+    $root/recipes/decode_lattices.sh $p $kind --model-dir $d ${members:+--members $members} \
+      --split "$eval_splits" --nj $nj --config $conf/decode_lattices.yaml
+    $root/recipes/score_lattices.sh $p $words --split "$eval_splits" --lat-dir "$d/decode_lat_{split}"
+    for big in tglarge:$lm_tglarge fglarge:$lm_fglarge; do
+      [ "${big#*:}" = none ] && continue
+      $root/recipes/lmrescore.sh $words --split "$eval_splits" --lat-dir "$d/decode_lat_{split}" \
+        --out-dir "$d/decode_lat_${big%%:*}_{split}" --old-lm "$lm" --new-lm "${big#*:}"
+      $root/recipes/score_lattices.sh $p $words --split "$eval_splits" --lat-dir "$d/decode_lat_${big%%:*}_{split}"
+    done
   done
 fi
 

@@ -344,6 +344,24 @@ def test_sat_two_pass_alignment_and_decoding(adapted, tri_graph):
     si = json.loads((root / "dec_sat_test.si" / "best.json").read_text())
     assert (root / "dec_sat_test" / "trans.npz").exists() and (root / "dec_sat_dev" / "trans.npz").exists()
     assert wers["sat"]["test"]["wer"] < 40.0 and wers["lda"]["test"]["wer"] < 40.0, (wers, si)
+    # lattices of the adapted pass with decode run's transforms (--transform-dir): at LM weight 1/scale their
+    # best paths are decode run's adapted recognitions at that scale
+    lat = str(root / "lat_sat_{split}")
+    args = ["decode", "lattices", "--feature-dir", str(root / "f"), "--split", "dev", "--model-dir", str(root / "sat"),
+            "--graph-dir", str(root / "graph_sat"), "--out-dir", lat, "--acoustic-scale", "0.1", "-j", "2"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code != 0 and "--transform-dir" in r.output  # never unadapted by mistake
+    r = CliRunner().invoke(cli, args + ["--transform-dir", str(root / "dec_sat_{split}")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["decode", "score-lattices", "--feature-dir", str(root / "f"), "--split", "dev",
+                                 "--lat-dir", lat, "--words", str(root / "graph_sat" / "words.txt"), "--lm-weights", "10",
+                                 "--word-ins-penalties", "0"])
+    assert r.exit_code == 0, r.output
+    hyps = [ln for ln in (root / "lat_sat_dev" / "recogs-dev-ac0.1-lmwt10-wip0-lattice.txt").read_text().splitlines()
+            if "\thyp=" in ln]
+    (ref,) = (root / "dec_sat_dev").glob("recogs-dev-ac0.1-*.txt")
+    assert len(hyps) > 50 and hyps == [ln for ln in ref.read_text().splitlines() if "\thyp=" in ln]
+
     # a SAT system is never scored on unadapted features by mistake
     from asrdistill.decode.acoustic import GmmScorer
 

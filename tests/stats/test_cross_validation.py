@@ -90,3 +90,34 @@ def test_report_cv_refuses_a_fold_prepared_for_another_split(tmp_path):
     folds_file.write_text("speakers: [george, jackson, nicolas, theo, yweweler]\nfolds:\n  - {dev: theo, test: nicolas}\n")
     r = CliRunner().invoke(cli, ["report-cv", "--cv-dir", str(cv), "--folds", str(folds_file), "--out", str(tmp_path / "o.md")])
     assert r.exit_code != 0 and "was prepared with dev nicolas, test theo" in r.output
+
+
+def test_fold_wall_time_from_stage_times_and_markers(tmp_path):
+    """Stage 0's last start to the newest marker written before the report stage; the report's own later
+    markers, and an earlier run's stage 0, do not count."""
+    import os
+
+    from asrdistill.stats.cross_validation import fold_wall_seconds
+
+    exp = tmp_path / "exp"
+    (exp / "a").mkdir(parents=True)
+    assert fold_wall_seconds(exp) is None  # no stage_times.tsv
+    (exp / "stage_times.tsv").write_text("0\t1000\n5\t1100\n0\t2000\n9\t2100\n20\t3000\n")
+    for name, t in ((".x.done", 2500), (".y.done", 2900), (".late.done", 3100), (".old.done", 1500)):
+        (exp / "a" / name).write_text("")
+        os.utime(exp / "a" / name, (t, t))
+    assert fold_wall_seconds(exp) == 900  # 2900 - 2000
+    (exp / "stage_times.tsv").write_text("0\t2000\n9\t2100\n")  # no report yet: every marker after stage 0
+    assert fold_wall_seconds(exp) == 1100
+
+
+def test_ensemble_ahead_of_student_claim(tmp_path):
+    cv = tmp_path / "cv"
+    for k in range(5):
+        _fold(cv, k, [[2, 0, 2]] * 2, [[2, 0, 0]] * 2, [0, 0, 0], (0.54, 0.50, 0.52 + 0.001 * k))
+    folds = [collect_fold(cv / f"fold{k}") for k in range(5)]
+    r = evaluate_claim(folds, "s", "fa", "ensemble", "student", "greater")
+    assert r.verdict == "reproduced" and r.agree == 5
+    from asrdistill.stats.cross_validation import CLAIMS
+
+    assert ("fa", "ensemble", "student", "greater") in [c[1:] for c in CLAIMS]
