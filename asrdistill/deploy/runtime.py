@@ -16,9 +16,10 @@ CMVN at deployment (:func:`make_cmvn`), one of
   are not normalized with almost no data). Computed with cumulative sums, chunk by chunk, so an
   utterance gives the same result whole or in chunks.
 
-Offline, the feature extractor is the toolkit's own Kaldi-compatible fbank
-(:class:`asrdistill.features.fbank.Fbank`, with dither off), the one torch dependency left at
-inference time; the network runs on onnxruntime and the search on Kaldi's decoders.
+The feature extractor is the toolkit's own Kaldi-compatible fbank
+(:class:`asrdistill.features.fbank.Fbank`, with dither off) on its numpy backend (the training
+features' steps, to float32 rounding), so inference imports no torch; the network runs on
+onnxruntime and the search on Kaldi's decoders.
 """
 
 from __future__ import annotations
@@ -223,9 +224,9 @@ def read_audio_file(path) -> Tuple[np.ndarray, int]:
 
 
 def fbank_extractor(meta: dict):
-    """The toolkit's fbank with the exported options and dither off (deterministic; see the module doc)."""
+    """The toolkit's fbank with the exported options and dither off, numpy backend (no torch; see the module doc)."""
     from ..features.fbank import Fbank, FbankConfig
     from ..utils.config import config_from_dict
 
     config = config_from_dict(FbankConfig, {**meta["fbank"], "dither": 0.0}, "model.json fbank")
-    return Fbank(config)
+    return Fbank(config, backend="numpy")

@@ -11,9 +11,9 @@ Inputs (:func:`iter_inputs`): audio files (anything soundfile reads: WAV, FLAC, 
 ``wav.scp`` files (paths or piped commands, :mod:`asrdistill.data.kaldi_dir`), lhotse recording
 or cut manifests (``.jsonl.gz``; a cut's speaker is known, for ``--cmvn speaker``).
 
-Decoding needs no GMM model and no torch: the sidecar maps transition ids to pdfs and phones.
-torch is still imported for the filterbank (the toolkit's extractor, so the features are the
-training features' up to dither).
+Transcription needs no GMM model and no torch: the sidecar maps transition ids to pdfs and phones,
+and the filterbank is the toolkit's extractor on its numpy backend (the training features' steps,
+to float32 rounding, without dither). Only ``asrdistill export`` reads torch checkpoints.
 """
 
 from __future__ import annotations

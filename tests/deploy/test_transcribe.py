@@ -91,6 +91,15 @@ def test_cli_files_wav_scp_manifest_json_and_resampling(deploy_system, exported,
             times = [(w["start"], w["end"]) for w in res["words"]]
             assert [w["word"] for w in res["words"]] == res["text"].split()
             assert all(0 <= a < b <= res["duration"] + 0.03 for a, b in times), res
+    # the same command in a process where torch cannot be imported: the same output (inference is torch-free)
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['torch'] = None; from asrdistill.cli import cli; cli()"
+    r2 = subprocess.run([sys.executable, "-c", code] + common + [str(f) for f in files] + [str(up), str(scp)],
+                        capture_output=True, text=True)
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert r2.stdout.strip().splitlines() == lines
     # a cut manifest: ids and speakers from it
     r = CliRunner().invoke(cli, common + [str(root / "m" / "fsdd_cuts_test.jsonl.gz")])
     assert r.exit_code == 0, r.output

@@ -93,3 +93,28 @@ def test_cuda_equals_cpu():
     cpu = Fbank(FbankConfig(dither=0.0)).extract(x, 8000, scale_to_int16=False)
     gpu = Fbank(FbankConfig(dither=0.0), device="cuda").extract(x, 8000, scale_to_int16=False)
     np.testing.assert_allclose(cpu, gpu, atol=1e-3)
+
+
+@pytest.mark.parametrize("snip_edges", [True, False])
+def test_numpy_backend_equals_torch_backend_on_real_fsdd(fsdd_dir, snip_edges):
+    """The torch-free backend (deployment) gives the torch backend's features to float32 rounding, and
+    imports no torch."""
+    import subprocess
+    import sys
+
+    files = sorted((fsdd_dir / "recordings").glob("*.wav"))[::100]
+    cfg = FbankConfig(dither=0.0, snip_edges=snip_edges)
+    ours, ref = Fbank(cfg, backend="numpy"), Fbank(cfg)
+    for path in files:
+        x, sr = sf.read(path, dtype="float32")
+        a, b = ours.extract(x, sr), ref.extract(x, sr)
+        assert a.dtype == np.float32 and a.shape == b.shape == (cfg.num_frames(len(x), sr), 40)
+        assert np.abs(a - b).max() < TOL, path  # log domain; the FFTs differ in rounding only (as with Kaldi)
+    assert ours.extract(np.zeros(10, np.float32), 8000).shape == (0, 40)
+    with pytest.raises(ValueError, match="dither"):
+        Fbank(FbankConfig(dither=1.0), backend="numpy")
+    code = ("import sys; sys.modules['torch'] = None; import numpy as np; "
+            "from asrdistill.features.fbank import Fbank, FbankConfig; "
+            "print(Fbank(FbankConfig(dither=0.0), backend='numpy').extract(np.ones(800, np.float32), 8000).shape)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "(8, 40)", r.stderr
