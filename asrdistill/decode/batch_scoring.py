@@ -49,6 +49,16 @@ def resolve_score_device(name: str):
     return device
 
 
+def worker_context(device):
+    """Multiprocessing context of the searching workers: the toolkit's (:mod:`asrdistill.utils.processes`),
+    except ``spawn`` when this process scores on a GPU (a CUDA context must not be forked)."""
+    import multiprocessing as mp
+
+    from ..utils.processes import process_context
+
+    return mp.get_context("spawn") if device is not None and device.type == "cuda" else process_context()
+
+
 class MainProcessScorer:
     """The acoustic scorer of a spec held by the main process, scoring lists of cuts.
 

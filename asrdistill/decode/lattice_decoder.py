@@ -38,7 +38,8 @@ from typing import List
 import numpy as np
 
 from ..features.cmvn_policy import CMVN_HELP
-from .batch_scoring import MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field
+from .batch_scoring import (MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field,
+                            worker_context)
 from .lattice import Lattices, prune
 
 
@@ -306,7 +307,8 @@ def decode_lattices(scorer_spec: dict, graph_dir, cuts_path, out_dir, config: La
         if num_jobs <= 1:
             _init_worker(*args)
         else:
-            pool = ProcessPoolExecutor(num_jobs, mp_context=process_context(), initializer=_init_worker, initargs=args)
+            pool = ProcessPoolExecutor(num_jobs, mp_context=worker_context(device), initializer=_init_worker,
+                                       initargs=args)
         try:
             parts = []
             for part, seconds in pipelined_map(pool or InlineExecutor(), _decode_scored, tasks, scorer,

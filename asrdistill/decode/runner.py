@@ -28,7 +28,8 @@ from ..features.cmvn_policy import CMVN_HELP
 from ..utils.atomic import atomic_write_text
 from ..utils.config import command_line, save_config
 from ..utils.readers import read_cuts, reading
-from .batch_scoring import MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field
+from .batch_scoring import (MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field,
+                            worker_context)
 from .decoder import DecoderConfig, GraphDecoder
 from .scoring import write_results
 
@@ -163,8 +164,6 @@ class DecodingPool:
     """
 
     def __init__(self, scorer_spec: dict, graph_path, config: DecodeConfig, num_jobs: int = 2):
-        from ..utils.processes import process_context
-
         self.num_jobs = max(1, num_jobs)
         device = resolve_score_device(config.score_device)
         self.main_scorer = MainProcessScorer(scorer_spec, device) if device is not None else None
@@ -173,7 +172,7 @@ class DecodingPool:
         if self.num_jobs == 1:
             _init_worker(*args)
         else:
-            self.pool = ProcessPoolExecutor(self.num_jobs, mp_context=process_context(), initializer=_init_worker,
+            self.pool = ProcessPoolExecutor(self.num_jobs, mp_context=worker_context(device), initializer=_init_worker,
                                             initargs=args)
 
     def map(self, cut_dicts: List[dict], scales: List[Tuple[float, ...]], tasks_per_job: int = 8) -> List[dict]:

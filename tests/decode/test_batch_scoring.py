@@ -59,6 +59,17 @@ def test_score_device_names():
             resolve_score_device("cuda")
 
 
+def test_workers_are_spawned_when_the_main_process_scores_on_a_gpu():
+    import torch
+
+    from asrdistill.decode.batch_scoring import worker_context
+    from asrdistill.utils.processes import start_method
+
+    assert worker_context(torch.device("cuda")).get_start_method() == "spawn"  # a CUDA context is never forked
+    assert worker_context(torch.device("cpu")).get_start_method() == start_method()
+    assert worker_context(None).get_start_method() == start_method()
+
+
 def test_decoding_scored_in_the_main_process_equals_scoring_in_the_workers(ensemble, tri_graph, tmp_path):
     """decode_split (each member a system) and decode_lattices: the same words, WERs and lattices."""
     from asrdistill.decode.lattice import Lattices
