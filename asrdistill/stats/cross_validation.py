@@ -62,6 +62,7 @@ class Fold:
     systems: Dict[str, SystemFigures]
     commands: List[str]
     wall_seconds: Optional[float] = None  # stage 0 to the fold's last stage marker (see fold_wall_seconds)
+    tiny_temperature: Optional[float] = None  # the tiny student's temperature chosen on dev
 
 
 def _json(path: Path) -> Optional[dict]:
@@ -135,12 +136,6 @@ def _temperatures(exp: Path) -> List[float]:
     return list((cfg.get("distill") or cfg).get("temperatures", []))
 
 
-def _seed(fig: SystemFigures, i: int) -> SystemFigures:
-    """Member ``i`` of a sweep (one member per temperature) as a system of its own."""
-    return SystemFigures(wer={s: [v[i]] for s, v in fig.wer.items() if len(v) > i},
-                         fa={s: [v[i]] for s, v in fig.fa.items() if len(v) > i})
-
-
 def fold_wall_seconds(exp: Path) -> Optional[float]:
     """Seconds from the fold's last start of stage 0 (``exp/stage_times.tsv``) to its newest ``.done`` marker
     written before its report stage (20) started, i.e. the fold's stages without the report."""
@@ -184,20 +179,20 @@ def collect_fold(fold_dir: Path) -> Fold:
         fig = SystemFigures(fa=_frame_accuracy(d, fa_key))
         _add_decodes(fig, _member_dirs(d) if members else [d / "decode_test"], commands)
         systems[name] = fig
-    sweep = exp / "tsweep_tiny"
-    if sweep.is_dir():
-        fig = SystemFigures(fa=_frame_accuracy(sweep, "members"))
-        _add_decodes(fig, _member_dirs(sweep), [])  # per-utterance errors of a sweep are not pooled
-        temps = _temperatures(sweep)
+    sweep, tiny_t = exp / "tsweep_tiny", None
+    if sweep.is_dir():  # one member per temperature: each a system of its own (its WER and per-utterance errors)
+        fa, temps, dirs = _frame_accuracy(sweep, "members"), _temperatures(sweep), _member_dirs(sweep)
         for i, t in enumerate(temps):
-            systems[f"tiny T={t:g}"] = _seed(fig, i)
-        dev = fig.fa.get("dev", [])
+            fig = SystemFigures(fa={s: [v[i]] for s, v in fa.items() if len(v) > i})
+            if i < len(dirs):
+                _add_decodes(fig, [dirs[i]], [])
+            systems[f"tiny T={t:g}"] = fig
+        dev = fa.get("dev", [])
         if dev and len(dev) == len(temps):
             best = int(np.argmax(dev))  # chosen on dev frame accuracy
-            systems["tiny, T chosen on dev"] = _seed(fig, best)
-            systems["tiny, T chosen on dev"].wer["T"] = [temps[best]]
+            systems["tiny, T chosen on dev"], tiny_t = systems[f"tiny T={temps[best]:g}"], temps[best]
     return Fold(fold_dir.name, prep["dev_speakers"][0], prep["test_speakers"][0], systems, [c for c in commands if c],
-                fold_wall_seconds(exp))
+                fold_wall_seconds(exp), tiny_t)
 
 
 #: (claim, metric, system a, system b, direction of a vs b that the paper predicts)
@@ -220,6 +215,10 @@ CLAIMS = [
      "greater"),
     ("a tiny student learns best at an intermediate temperature: vs T=20", "fa", "tiny, T chosen on dev", "tiny T=20",
      "greater"),
+    ("a tiny student learns best at an intermediate temperature: vs T=1", "wer", "tiny, T chosen on dev", "tiny T=1",
+     "less"),
+    ("a tiny student learns best at an intermediate temperature: vs T=20", "wer", "tiny, T chosen on dev", "tiny T=20",
+     "less"),
 ]
 
 
@@ -314,6 +313,9 @@ def render(folds: Sequence[Fold], title: str, command: str, today: str) -> List[
             cells = " | ".join("-" if v is None else f"{v:.2f}" for v in per_fold)
             sd = f"{statistics.mean(seed_sd):.2f}" if seed_sd else "-"
             lines.append(f"| {n} | {cells} | {_pm([v for v in per_fold if v is not None])} | {sd} |")
+    if any(f.tiny_temperature is not None for f in folds):
+        lines += ["", "The tiny student's temperature chosen on each fold's dev speaker (best dev frame accuracy): " +
+                  ", ".join(f"{f.name} T={f.tiny_temperature:g}" for f in folds if f.tiny_temperature is not None) + "."]
     gains = [(_test_value(f, "ensemble", "fa"), _test_value(f, "member (baseline)", "fa"),
               _test_value(f, "student", "fa")) for f in folds]
     if all(None not in g for g in gains):

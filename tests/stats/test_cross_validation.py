@@ -121,3 +121,28 @@ def test_ensemble_ahead_of_student_claim(tmp_path):
     from asrdistill.stats.cross_validation import CLAIMS
 
     assert ("fa", "ensemble", "student", "greater") in [c[1:] for c in CLAIMS]
+
+
+def test_tiny_temperature_chosen_on_dev_with_its_own_test_errors(tmp_path):
+    """Each temperature of the sweep is a system of its own (its WER and per-utterance errors, so the WER claims
+    get a bootstrap interval); the one with the best dev frame accuracy is chosen, never by test figures."""
+    cv = tmp_path / "cv"
+    temps = [1.0, 2.0, 4.0, 8.0, 20.0]
+    for k in range(5):
+        f = _fold(cv, k, [[2, 0, 2]] * 2, [[2, 0, 0]] * 2, [0, 0, 0], (0.54, 0.50, 0.52))
+        sweep = f / "exp" / "tsweep_tiny"
+        sweep.mkdir(parents=True)
+        (sweep / "config.yaml").write_text("distill:\n  temperatures: [1.0, 2.0, 4.0, 8.0, 20.0]\n")
+        dev_fa = [0.40, 0.44, 0.47, 0.45, 0.43]  # T=4 best on dev
+        test_fa = [0.41, 0.45, 0.46, 0.48, 0.44]  # (T=8 would be best on test: not chosen)
+        (sweep / "frame_accuracy.json").write_text(json.dumps({"dev": {"members": dev_fa}, "test": {"members": test_fa}}))
+        for i, errors in enumerate([[3, 3, 3, 3], [2, 2, 2, 2], [1, 1, 0, 1], [0, 0, 0, 0], [2, 2, 3, 2]]):
+            _decode(sweep / f"decode_member{i}_test", errors)
+    folds = [collect_fold(cv / f"fold{k}") for k in range(5)]
+    assert all(f.tiny_temperature == 4.0 for f in folds)
+    chosen = folds[0].systems["tiny, T chosen on dev"]
+    assert chosen.fa["test"] == [46.0] and chosen.utt_errors == {"u0": 1, "u1": 1, "u2": 0, "u3": 1}
+    r = evaluate_claim(folds, "s", "wer", "tiny, T chosen on dev", "tiny T=1", "less")
+    assert r.verdict == "reproduced" and r.bootstrap is not None and r.bootstrap.high < 0
+    r = evaluate_claim(folds, "s", "fa", "tiny, T chosen on dev", "tiny T=20", "greater")
+    assert r.verdict == "reproduced" and r.agree == 5
