@@ -15,6 +15,7 @@ from typing import Tuple
 import torch
 
 from ..utils.readers import reading
+from .batch_scoring import BATCH_FRAMES
 
 
 def load_transition_model(model_dir) -> Tuple[object, object]:
@@ -131,7 +132,7 @@ class NnetScorer:
         return self._scores(windows_of(cut, self.cmvn, self.model.config))
 
     @torch.no_grad()
-    def score_batch(self, cuts, max_frames: int = 5000) -> list:
+    def score_batch(self, cuts, max_frames: int = BATCH_FRAMES) -> list:
         """The scores of several cuts (each as :meth:`__call__` gives it, on the CPU), the context windows of
         all of them in forward passes of at most ``max_frames`` frames on the scorer's device."""
         windows = [windows_of(c, self.cmvn, self.model.config) for c in cuts]

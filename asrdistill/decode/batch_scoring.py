@@ -20,9 +20,11 @@ from __future__ import annotations
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import field
-from typing import Callable, Iterable, Iterator, List, Tuple
+from typing import Callable, Iterable, List, Tuple
 
 import numpy as np
+
+BATCH_FRAMES = 5000  # frames per forward pass and per scored task
 
 SCORE_DEVICE_HELP = ("Where the acoustic model scores: '' (each decoding worker, one thread), or in this process, "
                      "batched over utterances, on 'cpu' (all its threads), 'cuda', 'cuda:N' or 'auto' (a GPU if any).")
@@ -71,7 +73,7 @@ class MainProcessScorer:
     ``(T, num_pdfs)``, or ``(N, T, num_pdfs)`` for ``each_member``.
     """
 
-    def __init__(self, scorer_spec: dict, device, max_frames: int = 5000):
+    def __init__(self, scorer_spec: dict, device, max_frames: int = BATCH_FRAMES):
         from .runner import make_scorer
 
         self.scorer = make_scorer(scorer_spec)
@@ -95,18 +97,54 @@ def cuts_from_dicts(cut_dicts: List[dict]):
     return CutSet.from_dicts(copy.deepcopy(cut_dicts))
 
 
-def pipelined_map(executor: Executor, fn: Callable, tasks: Iterable, scorer: MainProcessScorer, in_flight: int,
-                  cuts_of: Callable) -> Iterator[Tuple[object, float]]:
-    """``fn((task, scores))`` on ``executor`` for every task, the scores of ``cuts_of(task)`` computed here
-    while earlier tasks are searched; yields ``(result, scoring seconds of that task)`` in task order."""
+class InlineExecutor:
+    """A one-process stand-in for a process pool (``submit`` runs the call at once)."""
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def frame_bounded_tasks(cut_dicts: List[dict], max_frames: int, frame_shift: float = 0.01) -> List[List[dict]]:
+    """Consecutive groups of cuts of at most ``max_frames`` frames each (a longer cut: a group of its own)."""
+    tasks, current, frames = [], [], 0
+    for d in cut_dicts:
+        n = int(round(d["duration"] / frame_shift))
+        if current and frames + n > max_frames:
+            tasks.append(current)
+            current, frames = [], 0
+        current.append(d)
+        frames += n
+    return tasks + ([current] if current else [])
+
+
+def _call_with_scores(fn_task_scores):
+    fn, task, scores = fn_task_scores
+    return fn(task, scores)
+
+
+def pipelined_map(executor: "Executor | None", fn: Callable, tasks: Iterable, scorer: MainProcessScorer, in_flight: int,
+                  cuts_of: Callable) -> List[dict]:
+    """``fn(task, scores)`` on ``executor`` (``None``: in this process) for every task, the scores of
+    ``cuts_of(task)`` computed here while earlier tasks are searched; the results in task order, each
+    with this process's scoring seconds of its task added to its ``score_time``."""
+    executor = executor or InlineExecutor()
     pending: List[Tuple[Future, float]] = []
+    results: List[dict] = []
+
+    def collect(future: Future, seconds: float) -> None:
+        part = future.result()
+        part["score_time"] += seconds
+        results.append(part)
+
     for task in tasks:
         t0 = time.perf_counter()
         scores = scorer(cuts_of(task))
         seconds = time.perf_counter() - t0
-        pending.append((executor.submit(fn, (task, scores)), seconds))
+        pending.append((executor.submit(_call_with_scores, (fn, task, scores)), seconds))
         while len(pending) >= max(1, in_flight):
-            future, s = pending.pop(0)
-            yield future.result(), s
-    for future, s in pending:
-        yield future.result(), s
+            collect(*pending.pop(0))
+    for future, seconds in pending:
+        collect(future, seconds)
+    return results

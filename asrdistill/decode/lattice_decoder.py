@@ -38,8 +38,8 @@ from typing import List
 import numpy as np
 
 from ..features.cmvn_policy import CMVN_HELP
-from .batch_scoring import (MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field,
-                            worker_context)
+from .batch_scoring import (MainProcessScorer, cuts_from_dicts, frame_bounded_tasks, pipelined_map, resolve_score_device,
+                            score_device_field, worker_context)
 from .lattice import Lattices, prune
 
 
@@ -245,10 +245,6 @@ def _init_worker(scorer_spec: dict, graph_path: str, config: LatticeDecodeConfig
     _state.update(scorer=scorer, decoder=LatticeDecoder(graph, config), pdf_of=pdf_of, config=config)
 
 
-def _decode_scored(task_and_scores) -> dict:
-    return _decode_task(*task_and_scores)
-
-
 def _decode_task(cut_dicts: List[dict], precomputed: "List[np.ndarray] | None" = None) -> dict:
     """Lattices of the cuts; ``precomputed``: their acoustic scores from the main process (else scored here)."""
     import torch
@@ -299,8 +295,6 @@ def decode_lattices(scorer_spec: dict, graph_dir, cuts_path, out_dir, config: La
     t0 = time.perf_counter()
     device = resolve_score_device(config.score_device)
     if device is not None:  # scored here in batches of cuts (GPU or all CPU threads), searched in the workers
-        from .runner import InlineExecutor, frame_bounded_tasks
-
         scorer = MainProcessScorer(scorer_spec, device)
         tasks = frame_bounded_tasks(dicts, scorer.max_frames)
         pool = None
@@ -310,11 +304,7 @@ def decode_lattices(scorer_spec: dict, graph_dir, cuts_path, out_dir, config: La
             pool = ProcessPoolExecutor(num_jobs, mp_context=worker_context(device), initializer=_init_worker,
                                        initargs=args)
         try:
-            parts = []
-            for part, seconds in pipelined_map(pool or InlineExecutor(), _decode_scored, tasks, scorer,
-                                               2 * max(1, num_jobs), cuts_from_dicts):
-                part["score_time"] += seconds
-                parts.append(part)
+            parts = pipelined_map(pool, _decode_task, tasks, scorer, 2 * max(1, num_jobs), cuts_from_dicts)
         finally:
             if pool is not None:
                 pool.shutdown()

@@ -28,8 +28,8 @@ from ..features.cmvn_policy import CMVN_HELP
 from ..utils.atomic import atomic_write_text
 from ..utils.config import command_line, save_config
 from ..utils.readers import read_cuts, reading
-from .batch_scoring import (MainProcessScorer, cuts_from_dicts, pipelined_map, resolve_score_device, score_device_field,
-                            worker_context)
+from .batch_scoring import (MainProcessScorer, cuts_from_dicts, frame_bounded_tasks, pipelined_map, resolve_score_device,
+                            score_device_field, worker_context)
 from .decoder import DecoderConfig, GraphDecoder
 from .scoring import write_results
 
@@ -127,34 +127,6 @@ def _decode_shard(task: Tuple[List[dict], List[Tuple[float, ...]]], precomputed:
     return out
 
 
-def _decode_scored(task_and_scores) -> dict:
-    return _decode_shard(*task_and_scores)
-
-
-class InlineExecutor:
-    """A one-process stand-in for a process pool (``submit`` runs the call at once)."""
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-
-        future: Future = Future()
-        future.set_result(fn(*args))
-        return future
-
-
-def frame_bounded_tasks(cut_dicts: List[dict], max_frames: int, frame_shift: float = 0.01) -> List[List[dict]]:
-    """Consecutive groups of cuts of at most ``max_frames`` frames each (a longer cut: a group of its own)."""
-    tasks, current, frames = [], [], 0
-    for d in cut_dicts:
-        n = int(round(d["duration"] / frame_shift))
-        if current and frames + n > max_frames:
-            tasks.append(current)
-            current, frames = [], 0
-        current.append(d)
-        frames += n
-    return tasks + ([current] if current else [])
-
-
 class DecodingPool:
     """Worker processes that each hold the graph and the acoustic model, for one or more splits.
 
@@ -184,12 +156,8 @@ class DecodingPool:
         """
         if self.main_scorer is not None:  # scored here in batches of cuts, searched in the workers
             tasks = [(t, scales) for t in frame_bounded_tasks(cut_dicts, self.main_scorer.max_frames)]
-            parts = []
-            for part, seconds in pipelined_map(self.pool or InlineExecutor(), _decode_scored, tasks, self.main_scorer,
-                                               2 * self.num_jobs, lambda task: cuts_from_dicts(task[0])):
-                part["score_time"] += seconds
-                parts.append(part)
-            return parts
+            return pipelined_map(self.pool, _decode_shard, tasks, self.main_scorer, 2 * self.num_jobs,
+                                 lambda task: cuts_from_dicts(task[0]))
         if self.pool is None:
             return [_decode_shard((cut_dicts, scales))]
         n = max(1, min(self.num_jobs * tasks_per_job, len(cut_dicts)))

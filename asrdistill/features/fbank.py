@@ -33,9 +33,12 @@ import math
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 FLT_EPSILON = 1.1920928955078125e-07
 BACKENDS = ("torch", "numpy")

@@ -32,7 +32,7 @@ def test_batched_scores_equal_per_utterance_scores(ensemble):
 
 
 def test_frame_bounded_tasks_keep_every_cut_once_in_order():
-    from asrdistill.decode.runner import frame_bounded_tasks
+    from asrdistill.decode.batch_scoring import frame_bounded_tasks
 
     rng = np.random.default_rng(0)
     dicts = [{"id": str(i), "duration": float(d)} for i, d in enumerate(rng.uniform(0.1, 3.0, 50))]

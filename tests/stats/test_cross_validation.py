@@ -127,7 +127,6 @@ def test_tiny_temperature_chosen_on_dev_with_its_own_test_errors(tmp_path):
     """Each temperature of the sweep is a system of its own (its WER and per-utterance errors, so the WER claims
     get a bootstrap interval); the one with the best dev frame accuracy is chosen, never by test figures."""
     cv = tmp_path / "cv"
-    temps = [1.0, 2.0, 4.0, 8.0, 20.0]
     for k in range(5):
         f = _fold(cv, k, [[2, 0, 2]] * 2, [[2, 0, 0]] * 2, [0, 0, 0], (0.54, 0.50, 0.52))
         sweep = f / "exp" / "tsweep_tiny"
