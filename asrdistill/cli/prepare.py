@@ -176,14 +176,47 @@ def prepare_manifests_cmd(recordings: Path, supervisions: Path, split: str, pref
 
 
 @prepare.command("to-kaldi")
-@click.option("--recordings", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="A lhotse recordings manifest.")
-@click.option("--supervisions", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="A lhotse supervisions manifest.")
+@click.option("--recordings", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A lhotse recordings manifest (with --supervisions).")
+@click.option("--supervisions", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A lhotse supervisions manifest (with --recordings).")
+@click.option("--cuts", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A lhotse cuts manifest instead: one utterance per cut (mixed or transformed cuts written as "
+                   "audio to --audio-dir).")
+@click.option("--audio-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --cuts: where the audio of cuts that are not a plain span of one file goes (WAV, 16 bit).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The Kaldi data directory to write.")
-def prepare_to_kaldi_cmd(recordings: Path, supervisions: Path, data_dir: Path) -> None:
+def prepare_to_kaldi_cmd(recordings: Optional[Path], supervisions: Optional[Path], cuts: Optional[Path],
+                         audio_dir: Optional[Path], data_dir: Path) -> None:
     """Manifests as a Kaldi data directory (wav.scp, text, utt2spk, spk2utt, reco2dur; segments if needed)."""
-    from ..data.kaldi_dir import export_kaldi_dir
+    from ..data.kaldi_dir import export_cuts_kaldi_dir, export_kaldi_dir
 
-    click.echo(f"-> {export_kaldi_dir(recordings, supervisions, data_dir)}")
+    if (cuts is None) == (recordings is None or supervisions is None) or (cuts and (recordings or supervisions)):
+        raise click.UsageError("give either --recordings and --supervisions, or --cuts")
+    if cuts is None and audio_dir is not None:
+        raise click.UsageError("--audio-dir goes with --cuts")
+    if cuts is not None:
+        click.echo(f"-> {export_cuts_kaldi_dir(cuts, data_dir, audio_dir)}")
+    else:
+        click.echo(f"-> {export_kaldi_dir(recordings, supervisions, data_dir)}")
+
+
+@prepare.command("speed-perturb")
+@click.option("--manifest-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("data/manifests"), help="Where the split's manifests are (and the new split's go).")
+@click.option("--prefix", default="corpus", help="Corpus prefix of the manifest file names.")
+@click.option("--split", default="train", show_default=True, help="The split to perturb.")
+@click.option("--factors", default="0.9,1.1", show_default=True,
+              help="Comma-separated speed factors (1.0, the original cuts, is always kept).")
+@click.option("--out-split", default="train_sp", show_default=True, help="The new split.")
+def prepare_speed_perturb_cmd(manifest_dir: Path, prefix: str, split: str, factors: str, out_split: str) -> None:
+    """Kaldi's train_sp: the split's cuts and a speed-perturbed copy per factor (ids and speakers sp{factor}-)."""
+    from ..data.speed_perturb import write_speed_perturbed
+
+    try:
+        values = [float(f) for f in factors.replace(" ", ",").split(",") if f]
+    except ValueError:
+        raise click.BadParameter(f"not numbers: {factors!r}", param_hint="--factors")
+    n = write_speed_perturbed(manifest_dir, prefix, split, values, out_split)
+    click.echo(f"{out_split}: {n} cuts -> {manifest_dir}/{prefix}_cuts_{out_split}.jsonl.gz")

@@ -35,8 +35,7 @@ from typing import Dict, List, Tuple
 
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 from lhotse.audio import AudioSource
-from lhotse.cut import Cut, MixedCut, MonoCut, PaddingCut
-from lhotse.utils import fastcopy
+from lhotse.cut import MonoCut
 from ..utils.progress import progress as tqdm
 
 from ..utils.atomic import atomic_path
@@ -45,6 +44,7 @@ from ..utils.download import download_file, extract_archive
 from .audio_check import AudioError, SkipCounter, check_audio_file
 from .connected_digits import ConnectedDigitsConfig, build_connected_digits
 from .cuts import SplitSummary, summarize
+from .speed_perturb import check_factors, speed_perturbed
 
 log = logging.getLogger(__name__)
 
@@ -89,52 +89,6 @@ class FsddConfig(ConnectedDigitsConfig):
         return mapping
 
 
-def _prefixed(cut: Cut, prefix: str, factor: float) -> Cut:
-    """``cut`` (already speed-perturbed, ids unchanged) with ``prefix`` on every id and speaker."""
-    if isinstance(cut, MixedCut):
-        tracks = [fastcopy(t, cut=_prefixed(t.cut, prefix, factor)) for t in cut.tracks]
-        return fastcopy(cut, id=prefix + cut.id, tracks=tracks)
-    if isinstance(cut, PaddingCut):
-        return fastcopy(cut, id=prefix + cut.id)
-    sups = [
-        fastcopy(
-            s,
-            id=prefix + s.id,
-            recording_id=prefix + s.recording_id,
-            speaker=prefix + s.speaker if s.speaker is not None else None,
-        )
-        for s in cut.supervisions
-    ]
-    custom = dict(cut.custom or {})
-    custom["speed"] = factor
-    return fastcopy(
-        cut,
-        id=prefix + cut.id,
-        recording=fastcopy(cut.recording, id=prefix + cut.recording.id),
-        supervisions=sups,
-        custom=custom,
-    )
-
-
-def _check_factors(factors) -> List[float]:
-    factors = [float(f) for f in factors]
-    if any(not f > 0 for f in factors) or len(set(factors)) != len(factors):
-        raise ValueError(f"speed_perturb factors must be distinct and positive, got {factors}")
-    return factors
-
-
-def speed_perturbed(cuts: List[Cut], factors) -> List[Cut]:
-    """``cuts`` followed by a copy perturbed by each factor other than 1.0 (ids/speakers ``sp{factor}-``)."""
-    factors = _check_factors(factors)
-    out = list(cuts)
-    for factor in factors:
-        if factor == 1.0:
-            continue
-        prefix = f"sp{factor}-"
-        out.extend(_prefixed(c.perturb_speed(factor, affix_id=False), prefix, factor) for c in cuts)
-    return out
-
-
 def download_fsdd(target_dir, url: str = FSDD_URL, force: bool = False) -> Path:
     """Download and unpack the public FSDD; returns the corpus directory (with ``recordings/``)."""
     target_dir = Path(target_dir)
@@ -167,7 +121,7 @@ def prepare_fsdd(corpus_dir, output_dir, config: FsddConfig = FsddConfig()) -> D
     rec_dir = find_recordings_dir(corpus_dir)
     output_dir = Path(output_dir)
     split_of = config.split_of()
-    _check_factors(config.speed_perturb)
+    check_factors(config.speed_perturb)
     files = sorted(rec_dir.glob("*.wav"))
     if not files:
         raise FileNotFoundError(f"no .wav files in {rec_dir}")

@@ -17,7 +17,9 @@ count reported.
 
 Export (:func:`export_kaldi_dir`) writes the reverse from a recordings and a supervisions
 manifest (the files of ``prepare``): ``segments`` only where utterances do not span whole
-recordings.
+recordings. :func:`export_cuts_kaldi_dir` exports a cuts manifest instead, one utterance per cut, and
+writes the audio of cuts no ``wav.scp`` line can name (mixtures such as FSDD's connected digits,
+speed-perturbed cuts) to WAV files.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import subprocess
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -317,24 +319,86 @@ def export_kaldi_dir(recordings_path, supervisions_path, data_dir) -> Path:
         if len(rec.sources) != 1 or rec.sources[0].type not in ("file", "command"):
             raise UserError(f"{recordings_path}: recording {rec.id} is not one file or command; Kaldi's wav.scp cannot "
                             "hold it")
-        src = rec.sources[0]
-        wav[rec.id] = src.source if src.type == "file" else f"{src.source} |"
-    whole = all(s.id == s.recording_id and s.start == 0 and abs(s.duration - recs[s.recording_id].duration) < 1e-3
-                for s in sups)
+        wav[rec.id] = _wav_entry(rec)
+    utts = [_Utt(s.id, s.recording_id, s.start, s.end, s.text, s.speaker) for s in sups]
+    return _write_data_dir(data_dir, wav, {r.id: r.duration for r in recs}, utts)
+
+
+def export_cuts_kaldi_dir(cuts_path, data_dir, audio_dir=None) -> Path:
+    """A Kaldi data directory with one utterance per cut of a cuts manifest (id, text and speaker of the cut).
+
+    A cut that is a span of one recording read as it is (one file or command, no transform) refers to that
+    recording (``segments`` where it is not all of it); any other (a ``MixedCut`` such as FSDD's connected
+    digits, a speed-perturbed or resampled cut) is written to ``audio_dir/{cut id}.wav`` (16-bit PCM at the
+    cut's sampling rate) and becomes a recording of its own."""
+    import soundfile as sf
+    from lhotse import CutSet
+    from lhotse.cut import MonoCut
+
+    from ..utils.progress import progress
+    from .cuts import cut_speaker, cut_text
+
+    cuts = sorted(CutSet.from_file(cuts_path), key=lambda c: c.id)
+    wav, durations, utts = {}, {}, []
+    written = 0
+    for cut in progress(cuts, desc=f"exporting {Path(cuts_path).name}", unit="cut"):
+        rec = cut.recording if isinstance(cut, MonoCut) else None
+        plain = (rec is not None and len(rec.sources) == 1 and rec.sources[0].type in ("file", "command")
+                 and not rec.transforms and rec.num_channels == 1)
+        if plain:
+            wav[rec.id], durations[rec.id] = _wav_entry(rec), rec.duration
+            utts.append(_Utt(cut.id, rec.id, cut.start, cut.end, cut_text(cut), cut_speaker(cut)))
+            continue
+        if audio_dir is None:
+            raise UserError(f"{cuts_path}: cut {cut.id} is not a span of one audio file (a mixed or transformed cut); "
+                            "give an audio directory (--audio-dir) to write its audio to")
+        audio = cut.load_audio()
+        if audio.shape[0] != 1:
+            raise UserError(f"{cuts_path}: cut {cut.id} has {audio.shape[0]} channels; a Kaldi recording here has one")
+        pcm = np.round(np.clip(audio[0], -1.0, 32767 / 32768) * 32768).astype(np.int16)
+        path = Path(audio_dir).resolve() / f"{cut.id}.wav"
+        with atomic_path(path) as tmp:
+            sf.write(tmp, pcm, cut.sampling_rate, subtype="PCM_16", format="WAV")
+        written += 1
+        wav[cut.id], durations[cut.id] = str(path), len(pcm) / cut.sampling_rate
+        utts.append(_Utt(cut.id, cut.id, 0.0, durations[cut.id], cut_text(cut), cut_speaker(cut)))
+    log.info("%s: %d cuts, %d of them written as audio to %s", cuts_path, len(cuts), written, audio_dir)
+    return _write_data_dir(data_dir, wav, durations, utts)
+
+
+class _Utt(NamedTuple):
+    id: str
+    reco: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+
+
+def _wav_entry(rec) -> str:
+    src = rec.sources[0]
+    return src.source if src.type == "file" else f"{src.source} |"
+
+
+def _write_data_dir(data_dir, wav: Dict[str, str], durations: Dict[str, float], utts: List[_Utt]) -> Path:
+    """wav.scp, text, utt2spk, spk2utt, reco2dur, and ``segments`` unless every utterance is a whole recording
+    of its own id (each file written atomically)."""
+    utts = sorted(utts, key=lambda u: u.id)
+    whole = all(u.id == u.reco and u.start == 0 and abs(u.end - durations[u.reco]) < 1e-3 for u in utts)
     d = Path(data_dir)
     d.mkdir(parents=True, exist_ok=True)
     spk2utt = defaultdict(list)
-    for s in sups:
-        spk2utt[s.speaker].append(s.id)
+    for u in utts:
+        spk2utt[u.speaker].append(u.id)
     files = {
         "wav.scp": "".join(f"{r} {wav[r]}\n" for r in sorted(wav)),
-        "text": "".join(f"{s.id} {s.text}\n" for s in sups),
-        "utt2spk": "".join(f"{s.id} {s.speaker}\n" for s in sups),
+        "text": "".join(f"{u.id} {u.text}\n" for u in utts),
+        "utt2spk": "".join(f"{u.id} {u.speaker}\n" for u in utts),
         "spk2utt": "".join(f"{k} {' '.join(sorted(v))}\n" for k, v in sorted(spk2utt.items())),
-        "reco2dur": "".join(f"{r.id} {r.duration:.4f}\n" for r in sorted(recs, key=lambda r: r.id)),
+        "reco2dur": "".join(f"{r} {durations[r]:.4f}\n" for r in sorted(durations)),
     }
     if not whole:
-        files["segments"] = "".join(f"{s.id} {s.recording_id} {s.start:.4f} {s.end:.4f}\n" for s in sups)
+        files["segments"] = "".join(f"{u.id} {u.reco} {u.start:.4f} {u.end:.4f}\n" for u in utts)
     elif (d / "segments").exists():
         (d / "segments").unlink()
     for name, content in files.items():

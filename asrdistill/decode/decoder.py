@@ -91,13 +91,18 @@ class K2Search:
 
         from .fst_arrays import FstArrays
 
-        self.fst = graph.copy()  # words: its output labels on the best path over the frames' transition ids
-        kaldifst.arcsort(self.fst, sort_type="ilabel")
-        # the acceptor k2 searches: HCLG's input side, epsilons removed (k2 has none)
+        # words: the graph's output labels on the best path over the frames' transition ids (words_of composes
+        # with the graph itself, no copy: the linear frame FST on the left is sorted, HCLG need not be)
+        self.fst = graph
+        # the acceptor k2 searches: HCLG's input side, epsilons removed (k2 has none); each intermediate freed
+        # before the next is made (at LibriSpeech's size each is about a gigabyte)
         a = FstArrays.from_fst(graph)
-        a = FstArrays(a.start, a.final, a.src, a.ilabel, a.ilabel, a.weight, a.dst).to_fst()
-        kaldifst.rmepsilon(a)
-        a = FstArrays.from_fst(a)
+        if np.any(a.ilabel == 0):
+            acceptor = FstArrays(a.start, a.final, a.src, a.ilabel, a.ilabel, a.weight, a.dst).to_fst()
+            del a
+            kaldifst.rmepsilon(acceptor)
+            a = FstArrays.from_fst(acceptor)
+            del acceptor
         if a.start < 0:
             raise ValueError("the decoding graph is empty")
         # k2: start state 0, arcs sorted by source state, one final state (the last) reached by label -1
@@ -109,8 +114,11 @@ class K2Search:
         dst = np.concatenate([renum[a.dst], np.full(len(finals), n)])
         label = np.concatenate([a.ilabel, np.full(len(finals), -1)])
         score = np.concatenate([-a.weight, -a.final[finals]]).astype(np.float64)
+        del a, renum
         order = np.argsort(src, kind="stable")
-        self.graph = k2py.CreateFsaVecFromStr(_acceptor_text(src[order], dst[order], label[order], score[order], n), n, True)
+        text = _acceptor_text(src[order], dst[order], label[order], score[order], n)
+        del src, dst, label, score, order
+        self.graph = k2py.CreateFsaVecFromStr(text, n, True)
         self.num_transition_ids = num_transition_ids
         self.config = config
 
@@ -137,6 +145,7 @@ class K2Search:
             return []
         text = "".join(f"{i} {i + 1} {t} {t}\n" for i, t in enumerate(tids)) + f"{len(tids)}\n"
         frames = kaldifst.compile(text)
+        kaldifst.arcsort(frames, sort_type="olabel")  # one arc per state: sorted; the flag lets compose match on it
         best = kaldifst.shortest_path(kaldifst.compose(frames, self.fst))
         if best.num_states == 0:
             return []

@@ -6,6 +6,7 @@
 #   ./run.sh --train data_kaldi/train --dev data_kaldi/dev --test data_kaldi/test [--lexicon lexicon.txt]
 #   ./run.sh --stage 8 --stop-stage 12 ...       # a range of stages
 #   ./run.sh --preset tiny ...                   # conf/tiny: minutes on 2 cores (the tests use it)
+#   ./run.sh --speed-perturb none ...            # no train_sp: the networks train on train
 #
 # Outputs go to data/ and exp/ here (or --work-dir); each stage leaves a .done marker and is skipped when it exists.
 set -euo pipefail
@@ -19,17 +20,21 @@ dev=              # ... of the dev split (tunes the acoustic scale, selects the 
 test=             # ... of the test split
 lexicon=          # lexicon file (WORD PH PH ...); empty: the CMU dictionary for the transcripts' words
 prefix=corpus     # manifest file prefix
-preset=default    # conf/default (the FSDD recipe's settings) or conf/tiny
+preset=default    # conf/default (the FSDD recipe's settings, linked from egs/fsdd/conf) or conf/tiny
 work_dir=         # where data/ and exp/ go (default: this directory)
 lm_order=2        # n-gram order of the LM estimated from the training transcripts
 nnet_preset=small # ensemble members and student (asrdistill.nnet.dnn.PRESETS), with the sizes below
 hidden_layers=3
 hidden_dim=256
-gmm_systems="tri1 tri2"  # stage 3: tri1 (deltas) and optionally tri2 (LDA+MLLT); the best on dev gives the targets
+gmm_systems=preset  # stage 3: tri1 (deltas), tri2 (LDA+MLLT), tri3 (SAT) or a prefix of them; the best on dev
+                    # gives the targets. preset: conf/<preset>/params.sh's (default: "tri1 tri2 tri3")
+speed_perturb=preset # factors of train_sp, the networks' training data (Kaldi's 3-way: "0.9 1.1"); none: no
+                     # copy, the networks train on train; preset: conf/<preset>/params.sh's (default: "0.9 1.1")
 skip_bad=false    # stage 0: drop bad utterances (logged, counted) instead of stopping with their list
 nj=2
 help_message="Usage: $0 --train DIR --dev DIR --test DIR [--lexicon FILE] [--prefix NAME] [--preset default|tiny]
-  [--work-dir DIR] [--gmm-systems \"tri1 tri2\"] [--stage N] [--stop-stage N] [--nj N] [--skip-bad true|false]"
+  [--work-dir DIR] [--gmm-systems \"tri1 tri2 tri3\"] [--speed-perturb \"0.9 1.1\"|none] [--stage N] [--stop-stage N]
+  [--nj N] [--skip-bad true|false]"
 . $root/local/parse_options.sh
 . $root/local/log.sh
 require_asrdistill
@@ -40,7 +45,24 @@ for v in train dev test; do
 done
 [ -z "$lexicon" ] || lexicon=$(cd "$(dirname "$lexicon")" && pwd)/$(basename "$lexicon")
 conf=$here/conf/$preset
-[ -d "$conf" ] || { echo "$0: no preset $conf" >&2; exit 1; }
+[ -f "$conf/params.sh" ] || { echo "$0: no preset $conf (params.sh)" >&2; exit 1; }
+. "$conf/params.sh"   # preset_gmm_systems, preset_speed_perturb
+[ "$gmm_systems" = preset ] && gmm_systems=$preset_gmm_systems
+[ "$speed_perturb" = preset ] && speed_perturb=$preset_speed_perturb
+case " $gmm_systems " in
+  " tri1 "|" tri1 tri2 "|" tri1 tri2 tri3 ") ;;
+  *) echo "$0: --gmm-systems must be \"tri1\", \"tri1 tri2\" or \"tri1 tri2 tri3\" (each trains on the one before), not \"$gmm_systems\"" >&2; exit 1 ;;
+esac
+for m in $gmm_systems; do
+  [ -f "$conf/$m.yaml" ] || { echo "$0: preset $preset has no $m.yaml for --gmm-systems \"$gmm_systems\"" >&2; exit 1; }
+done
+if [ "$speed_perturb" = none ]; then
+  splits=train,dev,test ali_splits=train,dev,test
+  nnet_data="-- --train-split train"  # the networks' configs may name train_sp
+else
+  splits=train,train_sp,dev,test ali_splits=train,train_sp,dev,test
+  nnet_data=
+fi
 mkdir -p "${work_dir:-$here}" && cd "${work_dir:-$here}"
 stage_times=exp/stage_times.tsv
 p="--prefix $prefix"
@@ -53,13 +75,16 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     $root/recipes/import_kaldi_dir.sh --data-dir "${!split}" --split $split $p --output-dir data/manifests \
       --skip-bad $skip_bad
   done
+  if [ "$speed_perturb" != none ]; then
+    $root/recipes/speed_perturb.sh --manifest-dir data/manifests $p --split train --factors "$speed_perturb" --out-split train_sp
+  fi
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: 40-dim log-mel filterbank features, per-speaker CMVN, summary"
   $root/recipes/compute_fbank.sh --manifest-dir data/manifests --output-dir data/fbank $p --nj $nj \
-    --config $here/conf/fbank.yaml --splits train,dev,test
-  $root/recipes/compute_cmvn.sh --feature-dir data/fbank $p --splits train,dev,test
+    --config $here/conf/fbank.yaml --splits $splits
+  $root/recipes/compute_cmvn.sh --feature-dir data/fbank $p --splits $splits
   $root/recipes/summary.sh --manifest-dir data/fbank $p
 fi
 
@@ -70,11 +95,14 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: monophone, then $gmm_systems (tri1: deltas, tri2: LDA+MLLT)"
+  log "Stage 3: monophone, then $gmm_systems (tri1: deltas, tri2: LDA+MLLT, tri3: SAT)"
   $root/recipes/train_gmm.sh --type mono $p --exp-dir exp/mono --nj $nj --config $conf/mono.yaml
   $root/recipes/train_gmm.sh --type tri $p --src-dir exp/mono --exp-dir exp/tri1 --nj $nj --config $conf/tri1.yaml
   if [[ " $gmm_systems " == *" tri2 "* ]]; then
     $root/recipes/train_gmm.sh --type lda-mllt $p --src-dir exp/tri1 --exp-dir exp/tri2 --nj $nj --config $conf/tri2.yaml
+  fi
+  if [[ " $gmm_systems " == *" tri3 "* ]]; then
+    $root/recipes/train_gmm.sh --type sat $p --src-dir exp/tri2 --exp-dir exp/tri3 --nj $nj --config $conf/tri3.yaml
   fi
 fi
 
@@ -88,16 +116,16 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: the system with the lowest dev WER gives the DNN targets (exp/tri); alignment of train, dev, test"
+  log "Stage 5: the system with the lowest dev WER gives the DNN targets (exp/tri); alignment of $ali_splits"
   systems=$(for m in $gmm_systems; do printf 'exp/%s,' $m; done)
   $root/recipes/select_gmm.sh --systems "${systems%,}" --link exp/tri
-  $root/recipes/align.sh $p --model-dir exp/tri --splits train,dev,test --nj $nj
+  $root/recipes/align.sh $p --model-dir exp/tri --splits $ali_splits --nj $nj
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: ensemble of frame classifiers; distil it into a student of a member's size"
-  $root/recipes/train_ensemble.sh $p --exp-dir exp/ensemble $size --config $conf/ensemble.yaml
-  $root/recipes/distill.sh $p --exp-dir exp/student $size --config $conf/student.yaml
+  $root/recipes/train_ensemble.sh $p --exp-dir exp/ensemble $size --config $conf/ensemble.yaml $nnet_data
+  $root/recipes/distill.sh $p --exp-dir exp/student $size --config $conf/student.yaml $nnet_data
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then

@@ -150,12 +150,14 @@ if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
     if [ $d = exp/tri4 ]; then kind="--transform-dir exp/tri4/decode_{split}"; else kind="$nnet"; fi
     $root/recipes/decode_lattices.sh $p $kind --model-dir $d ${members:+--members $members} \
       --split "$eval_splits" --nj $nj --config $conf/decode_lattices.yaml
-    $root/recipes/score_lattices.sh $p $words --split "$eval_splits" --lat-dir "$d/decode_lat_{split}"
+    $root/recipes/score_lattices.sh $p $words --split "$eval_splits" --lat-dir "$d/decode_lat_{split}" \
+      --config $conf/score_lattices.yaml
     for big in tglarge:$lm_tglarge fglarge:$lm_fglarge; do
       [ "${big#*:}" = none ] && continue
       $root/recipes/lmrescore.sh $words --split "$eval_splits" --lat-dir "$d/decode_lat_{split}" \
         --out-dir "$d/decode_lat_${big%%:*}_{split}" --old-lm "$lm" --new-lm "${big#*:}"
-      $root/recipes/score_lattices.sh $p $words --split "$eval_splits" --lat-dir "$d/decode_lat_${big%%:*}_{split}"
+      $root/recipes/score_lattices.sh $p $words --split "$eval_splits" --lat-dir "$d/decode_lat_${big%%:*}_{split}" \
+        --config $conf/score_lattices.yaml
     done
   done
 fi

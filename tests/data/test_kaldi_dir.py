@@ -139,3 +139,65 @@ def test_prepare_kaldi_and_manifests_cli(fsdd_dir, tmp_path):
         ca = sorted((c["id"], c["supervisions"][0]["text"]) for c in map(json.loads, a))
         cb = sorted((c["id"], c["supervisions"][0]["text"]) for c in map(json.loads, b))
     assert ca == cb and len(ca) == 4
+
+
+def test_cuts_export_writes_mixtures_and_perturbed_cuts_as_audio(fsdd_dir, tmp_path):
+    """FSDD's connected digits (MixedCuts of several takes and recorded pauses) and a speed-perturbed copy
+    exported as a Kaldi data dir and imported back: the same samples, text and speaker per utterance; plain
+    takes keep pointing at their own files."""
+    from lhotse import CutSet, Recording
+    from lhotse.cut import MonoCut, MixedCut
+    from lhotse.supervision import SupervisionSegment
+
+    from asrdistill.data.connected_digits import ConnectedDigitsConfig, build_connected_digits
+    from asrdistill.data.kaldi_dir import export_cuts_kaldi_dir
+    from asrdistill.data.speed_perturb import speed_perturbed
+    from asrdistill.utils.errors import UserError
+
+    takes = []
+    for f in sorted((fsdd_dir / "recordings").glob("*_theo_*.wav"))[:24]:
+        digit, spk, take = f.stem.split("_")
+        rec = Recording.from_file(f, recording_id=f.stem)
+        sup = SupervisionSegment(id=f.stem, recording_id=f.stem, start=0, duration=rec.duration, channel=0,
+                                 text=WORDS[int(digit)], speaker=spk)
+        takes.append(MonoCut(id=f.stem, start=0, duration=rec.duration, channel=0, recording=rec, supervisions=[sup]))
+    mixed = build_connected_digits({"theo": takes}, ConnectedDigitsConfig(utterances_per_speaker=3), 0, 8000)
+    assert all(isinstance(c, MixedCut) for c in mixed)
+    cuts = CutSet.from_cuts(speed_perturbed(takes[:2] + mixed[:2], [0.9, 1.0]))
+    cuts.to_file(tmp_path / "cuts.jsonl.gz")
+    with pytest.raises(UserError, match="cut sp0.9-0_theo_0 is not a span"):  # a transformed cut needs somewhere to write its audio
+        export_cuts_kaldi_dir(tmp_path / "cuts.jsonl.gz", tmp_path / "nope")
+    d = export_cuts_kaldi_dir(tmp_path / "cuts.jsonl.gz", tmp_path / "kd", tmp_path / "audio")
+    wav = dict(line.split(" ", 1) for line in (d / "wav.scp").read_text().splitlines())
+    assert wav[takes[0].id] == takes[0].recording.sources[0].source  # a plain take: its own file
+    assert len(list((tmp_path / "audio").glob("*.wav"))) == 6  # 2 mixtures, 2 perturbed takes, 2 perturbed mixtures
+    back = {c.id: c for c in import_kaldi_dir(d, tmp_path / "m", "x", "train")}
+    assert set(back) == {c.id for c in cuts}
+    for c in cuts:
+        a, b = c.load_audio()[0], back[c.id].load_audio()[0]
+        assert a.shape == b.shape, c.id
+        np.testing.assert_allclose(a, b, atol=1.0 / 32768, err_msg=c.id)  # 16-bit PCM of the same samples
+        s = back[c.id].supervisions[0]
+        assert s.text == " ".join(x.text for x in sorted(c.supervisions, key=lambda x: x.start)), c.id
+        assert s.speaker == c.supervisions[0].speaker
+    assert back[mixed[0].id].supervisions[0].text.count(" ") >= 1  # connected: several words
+
+
+def test_speed_perturb_cli_writes_train_sp_beside_train(fsdd_dir, tmp_path):
+    make_kaldi_dir(fsdd_dir, tmp_path / "kd", takes=3, piped=1)
+    import_kaldi_dir(tmp_path / "kd", tmp_path / "m", "mine", "train")
+    r = CliRunner().invoke(cli, ["prepare", "speed-perturb", "--manifest-dir", str(tmp_path / "m"), "--prefix", "mine",
+                                 "--factors", "0.9,1.1"])
+    assert r.exit_code == 0, r.output
+    from lhotse import CutSet
+
+    train = list(CutSet.from_file(tmp_path / "m" / "mine_cuts_train.jsonl.gz"))
+    sp = {c.id: c for c in CutSet.from_file(tmp_path / "m" / "mine_cuts_train_sp.jsonl.gz")}
+    assert list(sp) == [c.id for c in train] + [f"sp{f}-{c.id}" for f in (0.9, 1.1) for c in train]
+    for c in train:  # resampled on loading: 1/0.9 as long, the speaker a speaker of its own
+        slow = sp[f"sp0.9-{c.id}"]
+        assert abs(slow.duration - c.duration / 0.9) < 2e-3 and slow.supervisions[0].speaker == "sp0.9-" + c.supervisions[0].speaker
+        assert abs(slow.load_audio().shape[1] - c.load_audio().shape[1] / 0.9) <= 2
+    r = CliRunner().invoke(cli, ["prepare", "speed-perturb", "--manifest-dir", str(tmp_path / "m"), "--prefix", "mine",
+                                 "--split", "dev"])
+    assert r.exit_code != 0 and "mine_cuts_dev" in r.output

@@ -60,9 +60,17 @@ def test_generic_recipe_on_kaldi_dirs(fsdd_dir, tmp_path):
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     cmd = ["bash", str(ROOT / "egs" / "kaldi_dir" / "run.sh"), "--preset", "tiny", "--work-dir", str(work),
            "--train", str(dirs["train"]), "--dev", str(dirs["dev"]), "--test", str(dirs["test"]), "--prefix", "digits",
-           "--hidden-layers", "2", "--hidden-dim", "128", "--gmm-systems", "tri1"]
+           "--hidden-layers", "2", "--hidden-dim", "128", "--gmm-systems", "tri1", "--speed-perturb", "0.9 1.1"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-4000:]
+    # train_sp: train and its copies at 0.9 and 1.1 speed, featurized and aligned (the tiny preset's networks
+    # still train on train: its configs say so)
+    from asrdistill.utils.readers import read_cuts
+
+    train = read_cuts(work / "data" / "fbank" / "digits_cuts_train.jsonl.gz")
+    sp = read_cuts(work / "data" / "fbank" / "digits_cuts_train_sp.jsonl.gz")
+    assert sorted(c.id for c in sp) == sorted([c.id for c in train] + [f"sp{f}-{c.id}" for f in (0.9, 1.1) for c in train])
+    assert (work / "exp" / "tri" / "ali" / "digits_ali_train_sp.npz").exists()
     results = (work / "RESULTS.md").read_text()
     rows = {m[1]: float(m[2]) for m in re.finditer(
         r"^\| (ensemble|ensemble \(member0\)|student \(member0\)) \| test \|[^|]*\|[^|]*\|[^|]*\| ([\d.]+) \|", results, re.M)}
