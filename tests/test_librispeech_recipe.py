@@ -1,6 +1,7 @@
 """egs/librispeech/run.sh end to end (tiny preset) on a miniature corpus in LibriSpeech's layout:
 real speech (FSDD takes as 16 kHz FLAC), a lexicon in LibriSpeech's format, gzipped ARPA LMs: a bigram for the
-first pass (the graph), a trigram and a 4-gram rescoring its lattices (the recipe's tglarge and fglarge rows)."""
+first pass (the graph), a trigram and a 4-gram rescoring its lattices (the recipe's tglarge and fglarge rows, through
+their const-ARPA forms)."""
 
 import gzip
 import json
@@ -110,9 +111,12 @@ def test_tiny_recipe_from_manifests_to_wer(fsdd_dir, tmp_path):
             d = exp_dir / system / f"decode_{variant}_test"
             best = json.loads((d / "best.json").read_text())
             assert {"lm_weight", "word_ins_penalty"} <= set(best) and (d / "lat.npz").exists(), (d, best)
-            if variant != "lat":
+            if variant != "lat":  # rescored with the LM's const form (built once, memory-mapped)
                 info = json.loads((d / "lattices.json").read_text())
-                assert (info["old_lm"], info["new_lm"]) == (str(lms[2]), str(lm)), info
+                const = f"data/lm/{variant[4:]}.carpa"
+                assert (info["old_lm"], info["new_lm"]) == ("data/lm/tgsmall.carpa", const), info
+                for path, arpa in (("data/lm/tgsmall.carpa", lms[2]), (const, lm)):
+                    assert json.loads((recipe / path / "meta.json").read_text())["source"] == str(arpa)
     # every stage left its marker: a second run does nothing and succeeds
     again = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "stage already done" in again.stderr

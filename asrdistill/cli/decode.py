@@ -348,21 +348,45 @@ def score_lattices_cmd(config, feature_dir, prefix, split, lat_dir, words) -> No
 @click.option("--lat-dir", required=True, help="Directory of lat.npz decoded with the old LM's graph ({split} allowed).")
 @click.option("--out-dir", required=True, help="Directory of the rescored lat.npz ({split} allowed).")
 @click.option("--split", default="", help="Comma-separated splits replacing {split} in the directories.")
-@click.option("--old-lm", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="ARPA LM of the decoding graph.")
-@click.option("--new-lm", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="ARPA LM to rescore with (plain or .gz).")
+@click.option("--old-lm", type=click.Path(exists=True, path_type=Path), required=True,
+              help="ARPA LM of the decoding graph (or its const form, decode const-arpa).")
+@click.option("--new-lm", type=click.Path(exists=True, path_type=Path), required=True,
+              help="ARPA LM to rescore with (plain or .gz), or its const form (a directory of decode const-arpa: "
+                   "memory-mapped, for models too large to parse in each process).")
 @click.option("--words", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("exp/tri/graph/words.txt"),
               show_default=True, help="Word symbol table of the graph.")
 def rescore_cmd(lat_dir, out_dir, split, old_lm, new_lm, words) -> None:
     """Replace the old LM's cost in each lattice by the new LM's (Kaldi's lmrescore.sh); score with score-lattices."""
+    from ..decode.arpa_lm import ArpaLM
     from ..decode.rescore import rescore_dir
 
     splits = [x for x in split.split(",") if x] or [""]
     try:
+        old, new = ArpaLM(old_lm), ArpaLM(new_lm)  # once for all splits
         for sp in splits:
             src, dst = lat_dir.replace("{split}", sp), out_dir.replace("{split}", sp)
-            info = rescore_dir(src, dst, old_lm, new_lm, words)
+            info = rescore_dir(src, dst, old, new, words)
             click.echo(f"{src} -> {dst}/lat.npz ({info['arcs_per_frame']:.1f} arcs/frame, {info['rescore_seconds']:.1f} s)")
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e))
+
+
+@decode.command("const-arpa")
+@click.option("--arpa", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="ARPA LM (plain or .gz).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory of the const form (Kaldi's arpa-to-const-arpa; decode rescore memory-maps it).")
+def const_arpa_cmd(arpa: Path, out: Path) -> None:
+    """An ARPA LM as sorted arrays on disk (16 bytes per n-gram), memory-mapped by decode rescore."""
+    import time
+
+    from ..decode.arpa_lm import ArpaLM
+
+    t0 = time.perf_counter()
+    try:
+        lm = ArpaLM(arpa)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e))
+    lm.save(out)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    click.echo(f"{arpa}: n-grams {lm.num_ngrams} -> {out} ({size / 2**20:.1f} MiB, {time.perf_counter() - t0:.1f} s)")

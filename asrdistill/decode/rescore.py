@@ -20,96 +20,15 @@ together, one topological level at a time; G is consulted once per distinct
 
 from __future__ import annotations
 
-import gzip
-import math
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
-from ..utils.readers import reading
+from .arpa_lm import ArpaLM
 from .lattice import Lattices
 
-_LN10 = math.log(10.0)
-
-
-class ArpaLM:
-    """An ARPA back-off n-gram model (plain or gzipped file): ``cost(history, word)`` is ``-ln P``."""
-
-    def __init__(self, path):
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist (ARPA language model)")
-        self.prob: Dict[Tuple[str, ...], float] = {}
-        self.backoff: Dict[Tuple[str, ...], float] = {}
-        opener = gzip.open if path.suffix == ".gz" else open
-        order = 0
-        with reading(path, "ARPA language model"), opener(path, "rt") as f:
-            section = None
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                if line.startswith("\\"):
-                    section = line
-                    if line.endswith("-grams:"):
-                        order = int(line[1:].split("-")[0])
-                    continue
-                if section is None or not section.endswith("-grams:"):
-                    continue
-                parts = line.split()
-                gram = tuple(parts[1 : 1 + order])
-                if len(gram) != order:
-                    raise ValueError(f"malformed {order}-gram line {line!r}")
-                self.prob[gram] = -float(parts[0]) * _LN10
-                if len(parts) > 1 + order:
-                    self.backoff[gram] = -float(parts[1 + order]) * _LN10
-        if not self.prob:
-            raise ValueError(f"{path}: no n-grams")
-        self.order = order
-        self.path = path
-        self._cache: Dict[Tuple[Tuple[str, ...], str], list] = {}
-
-    def options(self, state: Tuple[str, ...], word: str) -> List[Tuple[Tuple[str, ...], float]]:
-        """The paths through G (as ``arpa2fst`` builds it) that read ``word`` from the LM state ``state`` (a
-        history of at most ``order - 1`` words): for each back-off depth ``k`` whose n-gram
-        ``state[k:] + (word,)`` exists, ``(next state, cost)`` with cost the ``k`` back-off weights plus the
-        n-gram's ``-ln P``. The next state is that n-gram's last ``order - 1`` words, so a path that backs
-        off loses history. ``word`` may be ``</s>`` (then the state does not matter)."""
-        key = (state, word)
-        got = self._cache.get(key)
-        if got is None:
-            got, bo = [], 0.0
-            for k in range(len(state) + 1):
-                h = state[k:]
-                c = self.prob.get(h + (word,))
-                if c is not None:
-                    got.append(((h + (word,))[len(h) + 2 - self.order :] if self.order > 1 else (), bo + c))
-                bo += self.backoff.get(h, 0.0)
-            if not got:
-                raise ValueError(f"{self.path}: word {word!r} has no probability (not in the LM's vocabulary)")
-            self._cache[key] = got
-        return got
-
-    def best(self, state: Tuple[str, ...], word: str) -> Tuple[Tuple[str, ...], float]:
-        """The cheapest of :meth:`options` (what a Viterbi search through G takes)."""
-        return min(self.options(state, word), key=lambda o: o[1])
-
-    def start(self) -> Tuple[str, ...]:
-        return ("<s>",) if self.order > 1 else ()
-
-    def cost(self, history: Sequence[str], word: str) -> float:
-        """ARPA's ``-ln P(word | history)`` (the n-gram if it exists, else back-off weight + lower order)."""
-        h = tuple(history)[-(self.order - 1) :] if self.order > 1 else ()
-        total = 0.0
-        while True:
-            c = self.prob.get(h + (word,))
-            if c is not None:
-                return total + c
-            if not h:
-                raise ValueError(f"{self.path}: word {word!r} has no probability (not in the LM's vocabulary)")
-            total += self.backoff.get(h, 0.0)
-            h = h[1:]
+__all__ = ["ArpaLM", "rescore", "rescore_dir"]
 
 
 def _ranges(first, idx):
@@ -225,8 +144,9 @@ def rescore(lat: Lattices, old: ArpaLM, new: ArpaLM, id_word: Dict[int, str]) ->
 
 
 def rescore_dir(lat_dir, out_dir, old_arpa, new_arpa, words_txt) -> dict:
-    """``out_dir/lat.npz``: ``lat_dir/lat.npz`` rescored from ``old_arpa`` to ``new_arpa`` (with its
-    ``lattices.json``, so that scoring reports the decoding's real-time factor)."""
+    """``out_dir/lat.npz``: ``lat_dir/lat.npz`` rescored from ``old_arpa`` to ``new_arpa`` (paths of ARPA files or
+    const-ARPA directories, or loaded :class:`ArpaLM`), with its ``lattices.json``, so that scoring reports the
+    decoding's real-time factor."""
     import json
     import time
 
@@ -238,12 +158,14 @@ def rescore_dir(lat_dir, out_dir, old_arpa, new_arpa, words_txt) -> dict:
     lat = Lattices.load(lat_dir / "lat.npz")
     id_word = {i: w for w, i in _symbols(Path(words_txt)).items()}
     t0 = time.perf_counter()
-    out = rescore(lat, ArpaLM(old_arpa), ArpaLM(new_arpa), id_word)
+    old = old_arpa if isinstance(old_arpa, ArpaLM) else ArpaLM(old_arpa)
+    new = new_arpa if isinstance(new_arpa, ArpaLM) else ArpaLM(new_arpa)
+    out = rescore(lat, old, new, id_word)
     seconds = time.perf_counter() - t0
     out.save(out_dir / "lat.npz")
     info_path = lat_dir / "lattices.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    info.update(rescored_from=str(lat_dir / "lat.npz"), old_lm=str(old_arpa), new_lm=str(new_arpa),
+    info.update(rescored_from=str(lat_dir / "lat.npz"), old_lm=str(old.path), new_lm=str(new.path),
                 rescore_seconds=seconds, rescore_command=command_line(),
                 arcs_per_frame=out.num_arcs / max(int(out.num_frames.sum()), 1))
     atomic_write_text(out_dir / "lattices.json", json.dumps(info, indent=1))

@@ -145,6 +145,10 @@ if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
   log "Stage 14: lattices of tri4 (adapted pass, stage 10's fMLLR), the ensemble and the student with the first-pass"
   log "graph, best paths over LM weight x insertion penalty (tuned on dev); rescored with tglarge and fglarge"
   words="--words exp/tri4/graph/words.txt"
+  # each LM once in its const form (Kaldi's G.carpa: sorted n-gram arrays), memory-mapped by every rescoring below
+  for big in tgsmall:$lm tglarge:$lm_tglarge fglarge:$lm_fglarge; do
+    [ "${big#*:}" = none ] || $root/recipes/const_arpa.sh --arpa "${big#*:}" --out data/lm/${big%%:*}.carpa
+  done
   for sys in tri4: ensemble: student:0; do  # tri4, the ensemble (all members), the student (member 0)
     d=exp/${sys%%:*} members=${sys#*:}
     if [ $d = exp/tri4 ]; then kind="--transform-dir exp/tri4/decode_{split}"; else kind="$nnet"; fi
@@ -155,7 +159,8 @@ if [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
     for big in tglarge:$lm_tglarge fglarge:$lm_fglarge; do
       [ "${big#*:}" = none ] && continue
       $root/recipes/lmrescore.sh $words --split "$eval_splits" --lat-dir "$d/decode_lat_{split}" \
-        --out-dir "$d/decode_lat_${big%%:*}_{split}" --old-lm "$lm" --new-lm "${big#*:}"
+        --out-dir "$d/decode_lat_${big%%:*}_{split}" --old-lm data/lm/tgsmall.carpa \
+        --new-lm data/lm/${big%%:*}.carpa
       $root/recipes/score_lattices.sh $p $words --split "$eval_splits" --lat-dir "$d/decode_lat_${big%%:*}_{split}" \
         --config $conf/score_lattices.yaml
     done
