@@ -14,7 +14,8 @@ Splits are speaker-independent: each speaker belongs to exactly one split.
 
 With ``speed_perturb`` (e.g. ``0.9,1.0,1.1``), a split ``train_sp`` is written beside
 ``train`` (Kaldi's ``data/train_sp``: the GMMs train on ``train``, the DNNs on the
-alignments of ``train_sp``). It holds the original train cuts and, after them, a
+alignments of ``train_sp``; :mod:`asrdistill.data.speed_perturb`, which does the same for any
+corpus). It holds the original train cuts and, after them, a
 speed-perturbed copy of every train cut for each factor other than 1.0
 (lhotse ``perturb_speed``: resampled on loading, durations and word times scaled by
 1/factor). As in Kaldi, the copy's ids are prefixed ``sp{factor}-`` (cut, track cuts,
