@@ -57,10 +57,10 @@ for m in $gmm_systems; do
   [ -f "$conf/$m.yaml" ] || { echo "$0: preset $preset has no $m.yaml for --gmm-systems \"$gmm_systems\"" >&2; exit 1; }
 done
 if [ "$speed_perturb" = none ]; then
-  splits=train,dev,test ali_splits=train,dev,test
+  splits=train,dev,test
   nnet_data="-- --train-split train"  # the networks' configs may name train_sp
 else
-  splits=train,train_sp,dev,test ali_splits=train,train_sp,dev,test
+  splits=train,train_sp,dev,test
   nnet_data=
 fi
 mkdir -p "${work_dir:-$here}" && cd "${work_dir:-$here}"
@@ -116,10 +116,10 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: the system with the lowest dev WER gives the DNN targets (exp/tri); alignment of $ali_splits"
+  log "Stage 5: the system with the lowest dev WER gives the DNN targets (exp/tri); alignment of $splits"
   systems=$(for m in $gmm_systems; do printf 'exp/%s,' $m; done)
   $root/recipes/select_gmm.sh --systems "${systems%,}" --link exp/tri
-  $root/recipes/align.sh $p --model-dir exp/tri --splits $ali_splits --nj $nj
+  $root/recipes/align.sh $p --model-dir exp/tri --splits $splits --nj $nj
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
