@@ -316,10 +316,10 @@ def export_kaldi_dir(recordings_path, supervisions_path, data_dir) -> Path:
     sups = sorted(load_manifest(supervisions_path), key=lambda s: s.id)
     wav = {}
     for rec in recs:
-        if len(rec.sources) != 1 or rec.sources[0].type not in ("file", "command"):
+        wav[rec.id] = _wav_entry(rec)
+        if wav[rec.id] is None:
             raise UserError(f"{recordings_path}: recording {rec.id} is not one file or command; Kaldi's wav.scp cannot "
                             "hold it")
-        wav[rec.id] = _wav_entry(rec)
     utts = [_Utt(s.id, s.recording_id, s.start, s.end, s.text, s.speaker) for s in sups]
     return _write_data_dir(data_dir, wav, {r.id: r.duration for r in recs}, utts)
 
@@ -343,10 +343,9 @@ def export_cuts_kaldi_dir(cuts_path, data_dir, audio_dir=None) -> Path:
     written = 0
     for cut in progress(cuts, desc=f"exporting {Path(cuts_path).name}", unit="cut"):
         rec = cut.recording if isinstance(cut, MonoCut) else None
-        plain = (rec is not None and len(rec.sources) == 1 and rec.sources[0].type in ("file", "command")
-                 and not rec.transforms and rec.num_channels == 1)
-        if plain:
-            wav[rec.id], durations[rec.id] = _wav_entry(rec), rec.duration
+        entry = _wav_entry(rec) if rec is not None and not rec.transforms and rec.num_channels == 1 else None
+        if entry is not None:
+            wav[rec.id], durations[rec.id] = entry, rec.duration
             utts.append(_Utt(cut.id, rec.id, cut.start, cut.end, cut_text(cut), cut_speaker(cut)))
             continue
         if audio_dir is None:
@@ -375,7 +374,10 @@ class _Utt(NamedTuple):
     speaker: str
 
 
-def _wav_entry(rec) -> str:
+def _wav_entry(rec) -> Optional[str]:
+    """The ``wav.scp`` entry of a recording (its file, or its command piped), or None if it has another form."""
+    if len(rec.sources) != 1 or rec.sources[0].type not in ("file", "command"):
+        return None
     src = rec.sources[0]
     return src.source if src.type == "file" else f"{src.source} |"
 

@@ -14,8 +14,8 @@ That is 16 bytes per n-gram (12 for the highest order) instead of a Python dicti
 lookup is one binary search per word of the n-gram. :meth:`ArpaLM.save` writes the arrays as ``.npy``
 files in a directory (the const form, ``asrdistill decode const-arpa``); ``ArpaLM(directory)``
 memory-maps them, so a rescoring process reads only the pages its lookups touch and several
-processes share one copy in the page cache. Parsing the text is the slow part (a few microseconds
-per n-gram): convert a large model once, rescore with the directory.
+processes share one copy in the page cache. Parsing the text is the slow part (about 18 us per
+n-gram here, BENCHMARKS.md): convert a large model once, rescore with the directory.
 
     >>> lm = ArpaLM("G.arpa")                       # doctest: +SKIP
     >>> lm.cost(["<s>", "ONE"], "TWO")              # -ln P(TWO | <s> ONE), backing off as ARPA does
